@@ -1,0 +1,1 @@
+//! Rollcall's tablet engine (placeholder until the client issue lands).

@@ -1,0 +1,1 @@
+//! Rollcall's sync server (placeholder until the server issue lands).

@@ -1,0 +1,149 @@
+//! Stable error codes. Clients match on these strings, so a variant's wire name never changes;
+//! add new ones instead.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The `code` of an error response (`{"error": {"code", "message"}}`) or of a rejected op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The request body is not what the endpoint takes (bad JSON, missing or mistyped fields).
+    BadRequest,
+    /// A well-formed op or request breaks a rule on its values; `detail` names which.
+    Validation,
+    /// No token, or a token that is expired, forged or for another audience.
+    Unauthorized,
+    /// Wrong username or password.
+    InvalidCredentials,
+    /// The refresh token is missing, expired, revoked or was reused.
+    InvalidRefreshToken,
+    /// The caller's role or classes do not cover this.
+    Forbidden,
+    /// The student is not enrolled in the class on that date.
+    NotEnrolled,
+    /// The office has locked this register.
+    RegisterLocked,
+    /// No such resource (or not one the caller may see).
+    NotFound,
+    /// The request conflicts with existing data (e.g. a username already taken).
+    Conflict,
+    /// The body is over the size limit.
+    PayloadTooLarge,
+    /// A push holds more ops than one request may carry.
+    TooManyOps,
+    /// Too many attempts; wait for `Retry-After` seconds.
+    RateLimited,
+    /// The server or its database is unavailable; retry later.
+    Unavailable,
+    /// A bug or an unexpected failure on the server; the log says more.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire spelling, e.g. `REGISTER_LOCKED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::Validation => "VALIDATION",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
+            ErrorCode::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotEnrolled => "NOT_ENROLLED",
+            ErrorCode::RegisterLocked => "REGISTER_LOCKED",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::TooManyOps => "TOO_MANY_OPS",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which rule a value broke. Sent as `detail` next to [`ErrorCode::Validation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ValidationCode {
+    /// `field` is not one of status, minutes_late, note, submitted.
+    UnknownField,
+    /// `value` has the wrong JSON type for its field.
+    WrongValueType,
+    /// `status` is not present, late, absent or excused.
+    UnknownStatus,
+    /// `minutes_late` is outside 0..=600.
+    MinutesLateOutOfRange,
+    /// `note` is longer than 500 characters.
+    NoteTooLong,
+    /// `hlc` is not `<13-digit ms>-<4 hex>-<16 hex>`.
+    MalformedHlc,
+    /// `date` is not a real calendar date in `YYYY-MM-DD` form.
+    InvalidDate,
+    /// `period` is 0 or over 16.
+    PeriodOutOfRange,
+    /// A per-student field came without `student_id`.
+    StudentRequired,
+    /// `submitted` is register-level and takes no `student_id`.
+    StudentNotAllowed,
+}
+
+impl ValidationCode {
+    /// The wire spelling, e.g. `NOTE_TOO_LONG`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValidationCode::UnknownField => "UNKNOWN_FIELD",
+            ValidationCode::WrongValueType => "WRONG_VALUE_TYPE",
+            ValidationCode::UnknownStatus => "UNKNOWN_STATUS",
+            ValidationCode::MinutesLateOutOfRange => "MINUTES_LATE_OUT_OF_RANGE",
+            ValidationCode::NoteTooLong => "NOTE_TOO_LONG",
+            ValidationCode::MalformedHlc => "MALFORMED_HLC",
+            ValidationCode::InvalidDate => "INVALID_DATE",
+            ValidationCode::PeriodOutOfRange => "PERIOD_OUT_OF_RANGE",
+            ValidationCode::StudentRequired => "STUDENT_REQUIRED",
+            ValidationCode::StudentNotAllowed => "STUDENT_NOT_ALLOWED",
+        }
+    }
+}
+
+impl fmt::Display for ValidationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_as_str() {
+        let codes = [
+            ErrorCode::BadRequest,
+            ErrorCode::Validation,
+            ErrorCode::Unauthorized,
+            ErrorCode::InvalidCredentials,
+            ErrorCode::InvalidRefreshToken,
+            ErrorCode::Forbidden,
+            ErrorCode::NotEnrolled,
+            ErrorCode::RegisterLocked,
+            ErrorCode::NotFound,
+            ErrorCode::Conflict,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::TooManyOps,
+            ErrorCode::RateLimited,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+        ];
+        for code in codes {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Rollcall's domain core, shared by the server and the wasm client.
+//!
+//! Everything that decides *what a register says* lives here: ids, the hybrid logical clock,
+//! the per-field last-write-wins merge, the protocol (wire) types, validation with stable
+//! error codes, effective status and report arithmetic. The server and the tablet run the very
+//! same code, so they can never disagree about a merge.
+//!
+//! This crate must stay pure: no I/O, no clock reads, no randomness. Callers pass "now" in.
+//! It compiles for the host and for `wasm32-unknown-unknown`.
+
+pub mod codes;
+pub mod effective;
+pub mod hlc;
+pub mod ids;
+pub mod merge;
+pub mod op;
+pub mod protocol;
+pub mod register;
+pub mod report;
+
+pub use codes::{ErrorCode, ValidationCode};
+pub use effective::{EffectiveStatus, ExcuseRange, effective_status};
+pub use hlc::{Hlc, HlcClock, HlcParseError, NodeId, SkewCheck};
+pub use ids::{ClassId, OpId, SchoolId, StudentId, UserId};
+pub use merge::{AttendanceState, Lww, MarkState, MergeOutcome, RegisterState};
+pub use op::{Change, Field, FieldChange, MarkValue, Op, RawChange, RawOp, ValidationError};
+pub use register::{MarkKey, RegisterKey, Status};
+pub use report::{ChronicThreshold, Tally};

@@ -1,0 +1,370 @@
+//! Ops (what a device pushes) and changes (what pull returns), in their wire form and their
+//! validated, typed form.
+//!
+//! The wire forms ([`RawOp`], [`RawChange`]) keep `field` and `value` loose so that a push with
+//! one bad op still parses: the server then validates op by op and rejects only the bad one
+//! with a stable [`ValidationCode`]. Changing a serialized struct here changes the protocol.
+
+use crate::codes::ValidationCode;
+use crate::hlc::Hlc;
+use crate::ids::{ClassId, OpId, StudentId};
+use crate::register::{PERIODS, RegisterKey, Status};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// Most minutes a student can be late.
+pub const MAX_MINUTES_LATE: u16 = 600;
+/// Longest note, in characters (not bytes: names and notes are often not ASCII).
+pub const MAX_NOTE_CHARS: usize = 500;
+
+/// The fields an op can set. Each is its own last-write-wins register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Status,
+    MinutesLate,
+    Note,
+    /// Register-level: "attendance taken".
+    Submitted,
+}
+
+impl Field {
+    pub const ALL: [Field; 4] = [Field::Status, Field::MinutesLate, Field::Note, Field::Submitted];
+
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Status => "status",
+            Field::MinutesLate => "minutes_late",
+            Field::Note => "note",
+            Field::Submitted => "submitted",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|field| field.as_str() == name)
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A value for one of a mark's fields.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MarkValue {
+    Status(Status),
+    /// `None` clears it (e.g. when a late student is changed to present).
+    MinutesLate(Option<u16>),
+    Note(String),
+}
+
+/// What one op or change sets: a field of one student's mark, or the register's submission.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FieldChange {
+    Mark { student_id: StudentId, value: MarkValue },
+    Submitted(bool),
+}
+
+impl FieldChange {
+    /// Which field this sets.
+    pub fn field(&self) -> Field {
+        match self {
+            FieldChange::Mark {
+                value: MarkValue::Status(_),
+                ..
+            } => Field::Status,
+            FieldChange::Mark {
+                value: MarkValue::MinutesLate(_),
+                ..
+            } => Field::MinutesLate,
+            FieldChange::Mark {
+                value: MarkValue::Note(_),
+                ..
+            } => Field::Note,
+            FieldChange::Submitted(_) => Field::Submitted,
+        }
+    }
+
+    /// The student, for per-student fields.
+    pub fn student_id(&self) -> Option<StudentId> {
+        match self {
+            FieldChange::Mark { student_id, .. } => Some(*student_id),
+            FieldChange::Submitted(_) => None,
+        }
+    }
+
+    /// The value as JSON, as it travels and is stored.
+    pub fn value_json(&self) -> Value {
+        match self {
+            FieldChange::Mark {
+                value: MarkValue::Status(status),
+                ..
+            } => Value::from(status.as_str()),
+            FieldChange::Mark {
+                value: MarkValue::MinutesLate(minutes),
+                ..
+            } => minutes.map_or(Value::Null, Value::from),
+            FieldChange::Mark {
+                value: MarkValue::Note(note),
+                ..
+            } => Value::from(note.as_str()),
+            FieldChange::Submitted(submitted) => Value::from(*submitted),
+        }
+    }
+
+    /// Builds a typed change from its loose parts, checking every rule on the value.
+    pub fn parse(student_id: Option<StudentId>, field: &str, value: &Value) -> Result<FieldChange, ValidationError> {
+        use ValidationCode as V;
+        let field = Field::parse(field).ok_or_else(|| {
+            ValidationError::new(
+                V::UnknownField,
+                format!("unknown field {field:?}: expected status, minutes_late, note or submitted"),
+            )
+        })?;
+        let wrong_type =
+            |expected: &str| ValidationError::new(V::WrongValueType, format!("{field} takes {expected}, not {value}"));
+        let mark_value = match field {
+            Field::Submitted => {
+                if student_id.is_some() {
+                    return Err(ValidationError::new(
+                        V::StudentNotAllowed,
+                        "submitted is register-level: send it without student_id",
+                    ));
+                }
+                return value
+                    .as_bool()
+                    .map(FieldChange::Submitted)
+                    .ok_or_else(|| wrong_type("true or false"));
+            }
+            Field::Status => {
+                let text = value.as_str().ok_or_else(|| wrong_type("a string"))?;
+                MarkValue::Status(text.parse().map_err(|e: crate::register::UnknownStatus| {
+                    ValidationError::new(V::UnknownStatus, e.to_string())
+                })?)
+            }
+            Field::MinutesLate => match value {
+                Value::Null => MarkValue::MinutesLate(None),
+                Value::Number(number) => {
+                    let range_error = || {
+                        ValidationError::new(
+                            V::MinutesLateOutOfRange,
+                            format!("minutes_late must be 0 to {MAX_MINUTES_LATE}, not {number}"),
+                        )
+                    };
+                    if let Some(minutes) = number.as_u64() {
+                        let minutes = u16::try_from(minutes)
+                            .ok()
+                            .filter(|m| *m <= MAX_MINUTES_LATE)
+                            .ok_or_else(range_error)?;
+                        MarkValue::MinutesLate(Some(minutes))
+                    } else if number.as_i64().is_some() {
+                        return Err(range_error());
+                    } else {
+                        return Err(wrong_type("a whole number of minutes or null"));
+                    }
+                }
+                _ => return Err(wrong_type("a whole number of minutes or null")),
+            },
+            Field::Note => {
+                let note = value.as_str().ok_or_else(|| wrong_type("a string"))?;
+                let chars = note.chars().count();
+                if chars > MAX_NOTE_CHARS {
+                    return Err(ValidationError::new(
+                        V::NoteTooLong,
+                        format!("a note holds at most {MAX_NOTE_CHARS} characters, this one has {chars}"),
+                    ));
+                }
+                MarkValue::Note(note.to_owned())
+            }
+        };
+        let student_id = student_id.ok_or_else(|| {
+            ValidationError::new(V::StudentRequired, format!("{field} is per student: send student_id"))
+        })?;
+        Ok(FieldChange::Mark {
+            student_id,
+            value: mark_value,
+        })
+    }
+}
+
+/// A value broke a rule. `code` is stable; `message` says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{code}: {message}")]
+pub struct ValidationError {
+    pub code: ValidationCode,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(code: ValidationCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses a register date: a real calendar day, written `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Result<NaiveDate, ValidationError> {
+    let invalid = || {
+        ValidationError::new(
+            ValidationCode::InvalidDate,
+            format!("{text:?} is not a real date in YYYY-MM-DD form"),
+        )
+    };
+    // chrono alone would accept "2026-1-5"; the fixed length keeps dates sortable as text.
+    if text.len() != 10 {
+        return Err(invalid());
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid())
+}
+
+/// Checks a period number against the timetable's range.
+pub fn check_period(period: i64) -> Result<u8, ValidationError> {
+    u8::try_from(period)
+        .ok()
+        .filter(|p| PERIODS.contains(p))
+        .ok_or_else(|| {
+            ValidationError::new(
+                ValidationCode::PeriodOutOfRange,
+                format!("period must be {} to {}, not {period}", PERIODS.start(), PERIODS.end()),
+            )
+        })
+}
+
+/// Builds a register key from loose wire parts.
+pub fn parse_register(class_id: ClassId, date: &str, period: i64) -> Result<RegisterKey, ValidationError> {
+    Ok(RegisterKey {
+        class_id,
+        date: parse_date(date)?,
+        period: check_period(period)?,
+    })
+}
+
+/// A change to the shared state: one field of one register, stamped with an HLC.
+/// It is what an op carries and what pull returns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawChange", into = "RawChange")]
+pub struct Change {
+    pub register: RegisterKey,
+    pub change: FieldChange,
+    pub hlc: Hlc,
+}
+
+/// The wire form of a [`Change`] (pull): `{class_id, date, period, student_id?, field, value, hlc}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawChange {
+    pub class_id: ClassId,
+    pub date: String,
+    pub period: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_id: Option<StudentId>,
+    pub field: String,
+    pub value: Value,
+    pub hlc: String,
+}
+
+impl TryFrom<RawChange> for Change {
+    type Error = ValidationError;
+    fn try_from(raw: RawChange) -> Result<Self, Self::Error> {
+        let hlc = raw.hlc.parse().map_err(|e: crate::hlc::HlcParseError| {
+            ValidationError::new(ValidationCode::MalformedHlc, e.to_string())
+        })?;
+        Ok(Change {
+            register: parse_register(raw.class_id, &raw.date, raw.period)?,
+            change: FieldChange::parse(raw.student_id, &raw.field, &raw.value)?,
+            hlc,
+        })
+    }
+}
+
+impl From<Change> for RawChange {
+    fn from(change: Change) -> Self {
+        RawChange {
+            class_id: change.register.class_id,
+            date: change.register.date.format("%Y-%m-%d").to_string(),
+            period: i64::from(change.register.period),
+            student_id: change.change.student_id(),
+            field: change.change.field().as_str().to_owned(),
+            value: change.change.value_json(),
+            hlc: change.hlc.to_string(),
+        }
+    }
+}
+
+/// An op as a device pushes it: `{op_id, hlc, device_time, class_id, date, period,
+/// student_id?, field, value}`. Missing or mistyped keys fail to parse (400 for the whole
+/// push); rule breaks inside well-typed keys are found by [`RawOp::validate`] (one op rejected).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawOp {
+    pub op_id: OpId,
+    pub hlc: String,
+    pub device_time: DateTime<Utc>,
+    pub class_id: ClassId,
+    pub date: String,
+    pub period: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_id: Option<StudentId>,
+    pub field: String,
+    pub value: Value,
+}
+
+impl RawOp {
+    /// Checks every rule and gives the typed op, or the first rule it breaks.
+    pub fn validate(&self) -> Result<Op, ValidationError> {
+        let raw_change = RawChange {
+            class_id: self.class_id,
+            date: self.date.clone(),
+            period: self.period,
+            student_id: self.student_id,
+            field: self.field.clone(),
+            value: self.value.clone(),
+            hlc: self.hlc.clone(),
+        };
+        Ok(Op {
+            op_id: self.op_id,
+            device_time: self.device_time,
+            change: Change::try_from(raw_change)?,
+        })
+    }
+}
+
+/// A validated op: one change made on one device, with its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawOp", into = "RawOp")]
+pub struct Op {
+    pub op_id: OpId,
+    /// The device's wall clock when the teacher tapped, kept for the audit log.
+    pub device_time: DateTime<Utc>,
+    pub change: Change,
+}
+
+impl TryFrom<RawOp> for Op {
+    type Error = ValidationError;
+    fn try_from(raw: RawOp) -> Result<Self, Self::Error> {
+        raw.validate()
+    }
+}
+
+impl From<Op> for RawOp {
+    fn from(op: Op) -> Self {
+        let raw = RawChange::from(op.change);
+        RawOp {
+            op_id: op.op_id,
+            hlc: raw.hlc,
+            device_time: op.device_time,
+            class_id: raw.class_id,
+            date: raw.date,
+            period: raw.period,
+            student_id: raw.student_id,
+            field: raw.field,
+            value: raw.value,
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Sync protocol v1 message types (DESIGN.md, "Sync protocol v1"). Tests outside the project
+//! use this contract: a change to a serialized struct here is a change to the protocol.
+//! Unknown keys are ignored on purpose, so a newer tablet never stalls against an older server.
+
+use crate::codes::{ErrorCode, ValidationCode};
+use crate::hlc::{Hlc, NodeId};
+use crate::ids::{ClassId, OpId, SchoolId, StudentId, UserId};
+use crate::op::{Change, RawOp};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The value of the `Rollcall-Protocol` header on every response.
+pub const PROTOCOL_VERSION: &str = "1";
+/// The header that carries [`PROTOCOL_VERSION`].
+pub const PROTOCOL_HEADER: &str = "Rollcall-Protocol";
+/// Most ops one push may carry.
+pub const MAX_OPS_PER_PUSH: usize = 1000;
+/// Largest push body, in bytes.
+pub const MAX_PUSH_BYTES: usize = 1024 * 1024;
+
+/// `{"error": {"code", "message", "detail"?}}`: the body of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub code: ErrorCode,
+    /// Says what happened and what to do next, for a person.
+    pub message: String,
+    /// For `VALIDATION`: which rule was broken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ValidationCode>,
+}
+
+/// What a user may do. Serialized lowercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything in their school.
+    Admin,
+    /// Only the classes they teach.
+    Teacher,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Teacher => "teacher",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Admin, Role::Teacher]
+            .into_iter()
+            .find(|role| role.as_str() == text)
+    }
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// The signed-in user, as login returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub school_id: SchoolId,
+}
+
+/// Answer to login and refresh. The refresh token travels only in its HttpOnly cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub access_token: String,
+    /// Always `"Bearer"`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user: UserInfo,
+}
+
+/// `GET /api/v1/roster`: what the caller may see, cached on the tablet for offline use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    pub school: SchoolInfo,
+    pub periods: Vec<PeriodInfo>,
+    pub classes: Vec<ClassInfo>,
+    pub students: Vec<StudentInfo>,
+    pub enrolments: Vec<EnrolmentInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolInfo {
+    pub id: SchoolId,
+    pub name: String,
+}
+
+/// A timetable slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodInfo {
+    pub period: u8,
+    pub label: String,
+    pub starts: NaiveTime,
+    pub ends: NaiveTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassInfo {
+    pub id: ClassId,
+    pub name: String,
+    pub teacher_ids: Vec<UserId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudentInfo {
+    pub id: StudentId,
+    /// The school's own student number.
+    pub external_id: String,
+    pub given_name: String,
+    pub family_name: String,
+}
+
+/// A student's membership of a class; `until` is inclusive, `None` while it lasts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentInfo {
+    pub class_id: ClassId,
+    pub student_id: StudentId,
+    pub from: NaiveDate,
+    pub until: Option<NaiveDate>,
+}
+
+impl EnrolmentInfo {
+    /// Whether the student is in the class on a date.
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        self.from <= date && self.until.is_none_or(|until| date <= until)
+    }
+}
+
+/// `POST /api/v1/sync/push`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// The device's HLC node id.
+    pub device_id: NodeId,
+    pub ops: Vec<RawOp>,
+}
+
+/// What became of one pushed op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Stored: it is now the value of its field.
+    Applied,
+    /// Stored in the log, but a later write already holds the field.
+    Superseded,
+    /// This op_id was received before; nothing changed.
+    Duplicate,
+    /// Broke a rule (`code` says which); logged, not applied.
+    Rejected,
+}
+
+/// One entry of a push answer, in the order of the request's ops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpResult {
+    pub op_id: OpId,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// For `VALIDATION`: which rule was broken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ValidationCode>,
+    /// Set when the op's clock ran too far ahead and the server stamped it anew: the HLC it
+    /// was stored under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restamped_hlc: Option<Hlc>,
+}
+
+/// Answer to a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub results: Vec<OpResult>,
+    pub server_hlc: Hlc,
+    pub server_time: DateTime<Utc>,
+    /// How far the device's clock runs ahead of the server's (ms, negative when behind),
+    /// measured on this push; the device subtracts it from its wall clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<i64>,
+}
+
+/// `GET /api/v1/sync/pull?cursor=C&limit=N` query.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PullQuery {
+    /// Opaque; absent on the first pull.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Answer to a pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub changes: Vec<Change>,
+    /// Pass back as `cursor` on the next pull.
+    pub cursor: String,
+    /// True when more changes are waiting: pull again at once.
+    pub more: bool,
+    pub server_hlc: Hlc,
+    pub server_time: DateTime<Utc>,
+}

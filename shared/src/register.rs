@@ -1,0 +1,88 @@
+//! Registers, marks and the statuses a teacher can give.
+
+use crate::ids::{ClassId, StudentId};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Lowest and highest period a school timetable may use.
+pub const PERIODS: std::ops::RangeInclusive<u8> = 1..=16;
+
+/// A teacher's mark for one student.
+///
+/// The order (present < late < absent < excused) only breaks exact HLC ties in the merge;
+/// it carries no meaning. Changing the serde names changes the wire and the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Present,
+    Late,
+    Absent,
+    Excused,
+}
+
+impl Status {
+    /// Every status, in the order a tap cycles through them.
+    pub const ALL: [Status; 4] = [Status::Present, Status::Late, Status::Absent, Status::Excused];
+
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Present => "present",
+            Status::Late => "late",
+            Status::Absent => "absent",
+            Status::Excused => "excused",
+        }
+    }
+
+    /// The status a tap moves to next: present → late → absent → excused → present.
+    pub fn next(self) -> Status {
+        match self {
+            Status::Present => Status::Late,
+            Status::Late => Status::Absent,
+            Status::Absent => Status::Excused,
+            Status::Excused => Status::Present,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was not one of the four statuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status {0:?}: expected present, late, absent or excused")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// A register's identity: one class, one date, one period.
+///
+/// It is a natural key, never a generated id, so two tablets that open the same register
+/// offline produce the same register. Field order is the sort order (class, date, period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RegisterKey {
+    pub class_id: ClassId,
+    pub date: NaiveDate,
+    pub period: u8,
+}
+
+/// One student's mark within one register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MarkKey {
+    #[serde(flatten)]
+    pub register: RegisterKey,
+    pub student_id: StudentId,
+}
