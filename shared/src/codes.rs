@@ -143,7 +143,7 @@ mod tests {
             ErrorCode::Internal,
         ];
         for code in codes {
-            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            assert_eq!(serde_json::to_value(code).expect("a code serializes"), code.as_str());
         }
     }
 }

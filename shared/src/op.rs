@@ -218,8 +218,14 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, ValidationError> {
             format!("{text:?} is not a real date in YYYY-MM-DD form"),
         )
     };
-    // chrono alone would accept "2026-1-5"; the fixed length keeps dates sortable as text.
-    if text.len() != 10 {
+    // chrono alone would accept "2026-1-5", " 2026-1-05", "2026- 1-05" and "+2026-1-05". Only
+    // the zero-padded digits form keeps dates sortable as text and stored exactly as sent.
+    let canonical = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !canonical {
         return Err(invalid());
     }
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid())

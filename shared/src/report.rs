@@ -115,7 +115,7 @@ mod tests {
         // 1 absent + 1 excused of 20 marked = exactly 10%.
         assert!(tally(17, 1, 1, 1).is_chronically_absent(ChronicThreshold::DEFAULT));
         assert!(!tally(18, 1, 1, 0).is_chronically_absent(ChronicThreshold::DEFAULT));
-        let five = ChronicThreshold::from_percent(5.0).unwrap();
+        let five = ChronicThreshold::from_percent(5.0).expect("5% is a valid threshold");
         assert!(tally(18, 1, 1, 0).is_chronically_absent(five));
         assert!(!Tally::default().is_chronically_absent(five));
     }

@@ -1,0 +1,437 @@
+//! Unit tests that pin the rules a school would notice if they drifted: every validation error
+//! code of an op, effective status (excuses and locks), and the report arithmetic.
+//!
+//! Like the property tests, this file runs natively and in headless Chromium (wasm32), so the
+//! tablet refuses exactly what the server refuses.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use chrono::NaiveDate;
+use rollcall_shared::{
+    ChronicThreshold, EffectiveStatus, ExcuseRange, FieldChange, Hlc, Lww, MarkState, MarkValue, NodeId, Op, RawOp,
+    Status, Tally, ValidationCode, ValidationError, effective_status,
+};
+use serde_json::{Map, Value, json};
+
+const STUDENT: &str = "57d00000-0000-4000-8000-000000000001";
+
+/// A valid op as a tablet pushes it; each test breaks one thing in it.
+fn valid_op() -> Map<String, Value> {
+    let op = json!({
+        "op_id": "0b000000-0000-4000-8000-000000000001",
+        "hlc": "1763719200000-0000-9f2c4a1b7d3e5f60",
+        "device_time": "2025-11-21T10:00:00Z",
+        "class_id": "5b000000-0000-4000-8000-000000000001",
+        "date": "2026-01-05",
+        "period": 3,
+        "student_id": STUDENT,
+        "field": "status",
+        "value": "present",
+    });
+    match op {
+        Value::Object(map) => map,
+        _ => unreachable!("the literal above is an object"),
+    }
+}
+
+/// Validates `valid_op()` with `edits` applied: each is a key and its new value, or `None` to
+/// leave the key out.
+fn validate(edits: &[(&str, Option<Value>)]) -> Result<Op, ValidationError> {
+    let mut op = valid_op();
+    for (key, value) in edits {
+        match value {
+            Some(value) => op.insert((*key).to_owned(), value.clone()),
+            None => op.remove(*key),
+        };
+    }
+    let raw: RawOp = serde_json::from_value(Value::Object(op)).expect("the op is well-formed JSON of the right shape");
+    raw.validate()
+}
+
+/// Asserts the op is rejected with `code`, and that the code travels with its stable name.
+#[track_caller]
+fn assert_rejected(edits: &[(&str, Option<Value>)], code: ValidationCode, wire_name: &str) {
+    let error = validate(edits).expect_err("this op breaks a rule and must be rejected");
+    assert_eq!(error.code, code, "{edits:?}: {}", error.message);
+    assert_eq!(
+        serde_json::to_value(&error).expect("errors serialize")["code"],
+        wire_name
+    );
+    assert_eq!(code.as_str(), wire_name);
+    assert!(!error.message.is_empty());
+}
+
+#[track_caller]
+fn assert_accepted(edits: &[(&str, Option<Value>)]) -> Op {
+    validate(edits).unwrap_or_else(|e| panic!("{edits:?} should be valid: {e}"))
+}
+
+fn field(name: &str, value: Value) -> [(&'static str, Option<Value>); 2] {
+    [("field", Some(Value::from(name))), ("value", Some(value))]
+}
+
+#[test]
+fn the_base_op_is_valid() {
+    let op = assert_accepted(&[]);
+    assert_eq!(op.change.change.field().as_str(), "status");
+    assert_eq!(op.change.register.period, 3);
+}
+
+#[test]
+fn unknown_field_is_rejected() {
+    assert_rejected(
+        &field("mood", json!("happy")),
+        ValidationCode::UnknownField,
+        "UNKNOWN_FIELD",
+    );
+    // Field names are exact: no case folding.
+    assert_rejected(
+        &field("Status", json!("present")),
+        ValidationCode::UnknownField,
+        "UNKNOWN_FIELD",
+    );
+}
+
+#[test]
+fn wrong_value_type_is_rejected_for_every_field() {
+    for (name, value) in [
+        ("status", json!(1)),
+        ("status", json!(null)),
+        ("minutes_late", json!("5")),
+        ("minutes_late", json!(5.5)),
+        ("minutes_late", json!(true)),
+        ("note", json!(5)),
+        ("note", json!(null)),
+    ] {
+        assert_rejected(&field(name, value), ValidationCode::WrongValueType, "WRONG_VALUE_TYPE");
+    }
+    let submitted_as_text = [field("submitted", json!("yes")).as_slice(), &[("student_id", None)]].concat();
+    assert_rejected(&submitted_as_text, ValidationCode::WrongValueType, "WRONG_VALUE_TYPE");
+}
+
+#[test]
+fn unknown_status_is_rejected() {
+    for status in ["sick", "Present", "", "PRESENT"] {
+        assert_rejected(
+            &field("status", json!(status)),
+            ValidationCode::UnknownStatus,
+            "UNKNOWN_STATUS",
+        );
+    }
+    for status in ["present", "late", "absent", "excused"] {
+        assert_accepted(&field("status", json!(status)));
+    }
+}
+
+#[test]
+fn minutes_late_must_be_0_to_600() {
+    for minutes in [json!(-1), json!(601), json!(65_536), json!(u64::MAX), json!(i64::MIN)] {
+        assert_rejected(
+            &field("minutes_late", minutes),
+            ValidationCode::MinutesLateOutOfRange,
+            "MINUTES_LATE_OUT_OF_RANGE",
+        );
+    }
+    for (minutes, expected) in [(json!(0), Some(0)), (json!(600), Some(600)), (json!(null), None)] {
+        let op = assert_accepted(&field("minutes_late", minutes));
+        assert!(matches!(
+            op.change.change,
+            FieldChange::Mark { value: MarkValue::MinutesLate(m), .. } if m == expected
+        ));
+    }
+}
+
+#[test]
+fn note_holds_at_most_500_characters_not_bytes() {
+    // 500 characters of two to four bytes each: 1,500 bytes, still a valid note.
+    let multibyte: String = "é✓字".chars().cycle().take(500).collect();
+    assert_eq!(multibyte.chars().count(), 500);
+    assert!(multibyte.len() > 1000);
+    assert_accepted(&field("note", json!(multibyte)));
+    assert_accepted(&field("note", json!("a".repeat(500))));
+    assert_accepted(&field("note", json!("")));
+
+    assert_rejected(
+        &field("note", json!("a".repeat(501))),
+        ValidationCode::NoteTooLong,
+        "NOTE_TOO_LONG",
+    );
+    let too_long = format!("{multibyte}é");
+    assert_rejected(
+        &field("note", json!(too_long)),
+        ValidationCode::NoteTooLong,
+        "NOTE_TOO_LONG",
+    );
+}
+
+#[test]
+fn malformed_hlc_is_rejected() {
+    for hlc in [
+        "",
+        "1763719200000-0000",
+        "176371920000-0000-9f2c4a1b7d3e5f60",
+        "1763719200000-000-9f2c4a1b7d3e5f60",
+        "1763719200000-0000-9F2C4A1B7D3E5F60",
+        "1763719200000-0000-9f2c4a1b7d3e5f60-0",
+        "2025-11-21T10:00:00Z",
+    ] {
+        assert_rejected(
+            &[("hlc", Some(json!(hlc)))],
+            ValidationCode::MalformedHlc,
+            "MALFORMED_HLC",
+        );
+    }
+}
+
+#[test]
+fn a_date_that_does_not_exist_is_rejected() {
+    for date in [
+        "2026-02-30",
+        "2026-13-01",
+        "2026-1-05",
+        "2026-01-5",
+        "2026-00-10",
+        "2025-02-29",
+        " 2026-1-05",
+        "2026- 1-05",
+        "+2026-1-05",
+        "05/01/2026",
+        "",
+    ] {
+        assert_rejected(
+            &[("date", Some(json!(date)))],
+            ValidationCode::InvalidDate,
+            "INVALID_DATE",
+        );
+    }
+    let leap_day = assert_accepted(&[("date", Some(json!("2024-02-29")))]);
+    assert_eq!(
+        leap_day.change.register.date,
+        NaiveDate::from_ymd_opt(2024, 2, 29).expect("a leap day")
+    );
+}
+
+#[test]
+fn period_must_be_1_to_16() {
+    for period in [0, 17, -1, 256] {
+        assert_rejected(
+            &[("period", Some(json!(period)))],
+            ValidationCode::PeriodOutOfRange,
+            "PERIOD_OUT_OF_RANGE",
+        );
+    }
+    for period in [1, 16] {
+        assert_eq!(
+            assert_accepted(&[("period", Some(json!(period)))])
+                .change
+                .register
+                .period,
+            period
+        );
+    }
+}
+
+#[test]
+fn mark_fields_need_a_student_and_submitted_must_not_have_one() {
+    for (name, value) in [
+        ("status", json!("late")),
+        ("minutes_late", json!(5)),
+        ("note", json!("bus")),
+    ] {
+        let without_student = [field(name, value).as_slice(), &[("student_id", None)]].concat();
+        assert_rejected(&without_student, ValidationCode::StudentRequired, "STUDENT_REQUIRED");
+    }
+    assert_rejected(
+        &field("submitted", json!(true)),
+        ValidationCode::StudentNotAllowed,
+        "STUDENT_NOT_ALLOWED",
+    );
+    let register_level = [field("submitted", json!(true)).as_slice(), &[("student_id", None)]].concat();
+    assert_eq!(
+        assert_accepted(&register_level).change.change,
+        FieldChange::Submitted(true)
+    );
+}
+
+#[test]
+fn a_pull_with_an_invalid_change_does_not_parse() {
+    let mut change = valid_op();
+    change.remove("op_id");
+    change.remove("device_time");
+    assert!(serde_json::from_value::<rollcall_shared::Change>(Value::Object(change.clone())).is_ok());
+    change.insert("period".to_owned(), json!(0));
+    let error = serde_json::from_value::<rollcall_shared::Change>(Value::Object(change)).expect_err("period 0");
+    assert!(error.to_string().contains("PERIOD_OUT_OF_RANGE"), "{error}");
+}
+
+// Effective status.
+
+const NODE: NodeId = NodeId(0x9f2c_4a1b_7d3e_5f60);
+
+fn at(wall_ms: u64) -> Hlc {
+    Hlc {
+        wall_ms,
+        counter: 0,
+        node: NODE,
+    }
+}
+
+fn marked(status: Status, wall_ms: u64) -> MarkState {
+    MarkState {
+        status: Some(Lww {
+            value: status,
+            hlc: at(wall_ms),
+        }),
+        ..MarkState::default()
+    }
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, d).expect("a January day")
+}
+
+fn excuse(from: u32, until: u32) -> ExcuseRange {
+    ExcuseRange {
+        from: day(from),
+        until: day(until),
+    }
+}
+
+#[test]
+fn absent_with_a_covering_excuse_is_excused() {
+    let absent = marked(Status::Absent, 1000);
+    for covering in [excuse(5, 5), excuse(1, 5), excuse(5, 9), excuse(1, 31)] {
+        assert_eq!(
+            effective_status(&absent, day(5), &[excuse(20, 21), covering], None),
+            EffectiveStatus::Excused
+        );
+    }
+    for not_covering in [excuse(6, 9), excuse(1, 4)] {
+        assert_eq!(
+            effective_status(&absent, day(5), &[not_covering], None),
+            EffectiveStatus::Absent
+        );
+    }
+}
+
+#[test]
+fn an_excuse_does_not_change_a_student_who_came() {
+    for status in [Status::Present, Status::Late] {
+        assert_eq!(
+            effective_status(&marked(status, 1000), day(5), &[excuse(1, 31)], None),
+            EffectiveStatus::from(status)
+        );
+    }
+    assert_eq!(
+        effective_status(&marked(Status::Excused, 1000), day(5), &[], None),
+        EffectiveStatus::Excused
+    );
+}
+
+#[test]
+fn a_lock_ignores_a_status_stamped_after_it() {
+    let lock = Some(at(2000));
+    assert_eq!(
+        effective_status(&marked(Status::Absent, 1999), day(5), &[], lock),
+        EffectiveStatus::Absent
+    );
+    assert_eq!(
+        effective_status(&marked(Status::Absent, 2000), day(5), &[], lock),
+        EffectiveStatus::Absent
+    );
+    assert_eq!(
+        effective_status(&marked(Status::Present, 2001), day(5), &[], lock),
+        EffectiveStatus::Unmarked
+    );
+    // The excuse still applies to a status taken before the lock.
+    assert_eq!(
+        effective_status(&marked(Status::Absent, 1000), day(5), &[excuse(5, 5)], lock),
+        EffectiveStatus::Excused
+    );
+}
+
+#[test]
+fn no_status_is_unmarked_even_with_other_fields_set() {
+    let note_only = MarkState {
+        note: Some(Lww {
+            value: "left early".to_owned(),
+            hlc: at(1000),
+        }),
+        ..MarkState::default()
+    };
+    assert_eq!(
+        effective_status(&MarkState::default(), day(5), &[excuse(5, 5)], None),
+        EffectiveStatus::Unmarked
+    );
+    assert_eq!(
+        effective_status(&note_only, day(5), &[], None),
+        EffectiveStatus::Unmarked
+    );
+}
+
+// Report arithmetic.
+
+fn tally_of(statuses: &[EffectiveStatus]) -> Tally {
+    let mut tally = Tally::default();
+    for status in statuses {
+        tally.add(*status);
+    }
+    tally
+}
+
+#[test]
+fn attendance_rate_counts_late_as_attended_and_leaves_excused_out() {
+    use EffectiveStatus::*;
+    // 3 present + 1 late attended, 1 absent: 4 / 5. The excused and unmarked ones do not count.
+    let tally = tally_of(&[Present, Present, Present, Late, Absent, Excused, Excused, Unmarked]);
+    assert_eq!(
+        (tally.present, tally.late, tally.absent, tally.excused, tally.unmarked),
+        (3, 1, 1, 2, 1)
+    );
+    assert_eq!(tally.marked(), 7);
+    assert_eq!(tally.attendance_rate(), Some(0.8));
+    assert_eq!(tally_of(&[Excused, Unmarked]).attendance_rate(), None);
+    assert_eq!(tally_of(&[Absent]).attendance_rate(), Some(0.0));
+    assert_eq!(tally_of(&[Late]).attendance_rate(), Some(1.0));
+}
+
+#[test]
+fn tallies_add_up() {
+    use EffectiveStatus::*;
+    let mut monday = tally_of(&[Present, Absent]);
+    monday.merge(&tally_of(&[Late, Excused, Unmarked, Present]));
+    assert_eq!(monday, tally_of(&[Present, Present, Late, Absent, Excused, Unmarked]));
+}
+
+#[test]
+fn chronic_absence_is_missing_at_least_the_threshold_for_any_reason() {
+    use EffectiveStatus::*;
+    let term = |present: usize, absent: usize, excused: usize| {
+        let statuses: Vec<EffectiveStatus> = [(Present, present), (Absent, absent), (Excused, excused), (Unmarked, 5)]
+            .into_iter()
+            .flat_map(|(status, n)| std::iter::repeat_n(status, n))
+            .collect();
+        tally_of(&statuses)
+    };
+    let ten_percent = ChronicThreshold::DEFAULT;
+    assert_eq!(ten_percent.basis_points(), 1000);
+    assert_eq!(ChronicThreshold::default(), ten_percent);
+    // 1 absent + 1 excused of 20 marked is exactly 10%: chronic. Unmarked registers do not count.
+    assert!(term(18, 1, 1).is_chronically_absent(ten_percent));
+    assert_eq!(term(18, 1, 1).missed_share(), Some(0.1));
+    assert!(term(0, 0, 2).is_chronically_absent(ten_percent));
+    assert!(!term(19, 1, 0).is_chronically_absent(ten_percent));
+    assert!(!term(0, 0, 0).is_chronically_absent(ten_percent));
+    assert_eq!(term(0, 0, 0).missed_share(), None);
+
+    let five_percent = ChronicThreshold::from_percent(5.0).expect("5% is a valid threshold");
+    assert!(term(19, 1, 0).is_chronically_absent(five_percent));
+    assert!(!term(39, 1, 0).is_chronically_absent(ChronicThreshold::from_percent(2.6).expect("valid")));
+    assert!(term(39, 1, 0).is_chronically_absent(ChronicThreshold::from_percent(2.5).expect("valid")));
+    for invalid in [-0.1, 100.1, f64::NAN] {
+        assert_eq!(ChronicThreshold::from_percent(invalid), None, "{invalid}");
+    }
+}
