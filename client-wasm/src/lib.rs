@@ -1,1 +1,564 @@
-//! Rollcall's tablet engine (placeholder until the client issue lands).
+//! Rollcall's tablet engine, compiled to wasm32 and called by the PWA in `www/`.
+//!
+//! It keeps every mark durable in IndexedDB the moment it is tapped (one database per signed-in
+//! user), shows registers as the server's state merged with the tablet's pending ops, and syncs
+//! with the server (push in batches, pull by cursor) on its own triggers with backoff, one tab at
+//! a time. Every rule — validation, the hybrid logical clock, the per-field LWW merge — comes
+//! from `rollcall-shared`; this crate must not re-implement one. It does no rendering: the UI
+//! reads [`Rollcall::register`], [`Rollcall::status`] and subscribes to change events.
+//!
+//! JS entry points: `Rollcall.signIn`, `Rollcall.resume`; everything else is a method of the
+//! returned client. Types are in the generated `.d.ts` (see the custom section below).
+
+pub mod accounts;
+pub mod api;
+pub mod engine;
+pub mod error;
+pub mod platform;
+pub mod schedule;
+pub mod store;
+pub mod view;
+
+use crate::api::Api;
+use crate::engine::{Engine, Options};
+use crate::error::{ClientError, Result};
+use crate::store::{OpRecord, from_js, to_js};
+use js_sys::{Function, Promise};
+use rollcall_shared::op::{parse_date, parse_register};
+use rollcall_shared::register::UnknownStatus;
+use rollcall_shared::{ClassId, FieldChange, OpId, RegisterKey, Status, StudentId, ValidationCode, ValidationError};
+use serde::Serialize;
+use serde_json::Value;
+use std::future::Future;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+pub use crate::engine::SyncReport;
+pub use crate::error::ClientError as Error;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Tuning for tests and benchmarks; every field is optional. */
+export interface RollcallOptions {
+  /** Wait after a mark before pushing (ms, default 800). */
+  debounceMs?: number;
+  /** How soon to check again while another tab syncs (ms, default 5000). */
+  lockWaitMs?: number;
+  /** Poll interval with nothing to push, to pull others' changes (ms, default 120000). */
+  idleIntervalMs?: number;
+  /** Sync on the triggers by itself (default true). */
+  autoSync?: boolean;
+  /** Ops per push, 1..500 (default 500). */
+  pushBatch?: number;
+}
+export type Role = "admin" | "teacher";
+export interface UserInfo { id: string; username: string; display_name: string; role: Role; school_id: string; }
+export type MarkStatus = "present" | "late" | "absent" | "excused";
+/** The server's roster, as cached on the tablet (snake_case, as on the wire). */
+export interface Roster {
+  school: { id: string; name: string };
+  periods: { period: number; label: string; starts: string; ends: string }[];
+  classes: { id: string; name: string; teacher_ids: string[] }[];
+  students: { id: string; external_id: string; given_name: string; family_name: string }[];
+  enrolments: { class_id: string; student_id: string; from: string; until: string | null }[];
+}
+/** Where a mark stands between this tablet and the server. */
+export type SyncState = "none" | "pending" | "synced" | "superseded" | "rejected";
+export interface Tally { present: number; late: number; absent: number; excused: number; unmarked: number; }
+export interface Rejection {
+  opId: string; field: "status" | "minutes_late" | "note" | "submitted"; value: unknown;
+  /** Stable server code, e.g. "REGISTER_LOCKED". */
+  code: string | null; detail: string | null;
+  /** Says why, for the teacher. */
+  message: string;
+}
+export interface StudentRow {
+  studentId: string; externalId: string; givenName: string; familyName: string;
+  /** False for a student with a mark who is no longer enrolled on that date. */
+  enrolled: boolean;
+  status: MarkStatus | null; minutesLate: number | null; note: string | null;
+  sync: SyncState; rejection: Rejection | null;
+}
+export interface RegisterView {
+  /** "classId|date|period", as change events name registers. */
+  key: string;
+  classId: string; className: string; date: string; period: number; periodLabel: string;
+  submitted: boolean; submissionSync: SyncState;
+  students: StudentRow[]; counts: Tally;
+  /** Ops of this register waiting to be pushed. */
+  pending: number;
+  /** Ops of this register on the rejected list. */
+  rejected: number;
+  /** The office locked it and refused this tablet's latest marks. */
+  locked: boolean;
+}
+export type RegisterPhase = "not_taken" | "in_progress" | "waiting" | "synced" | "locked";
+export interface RegisterSummary {
+  key: string; classId: string; className: string; date: string; period: number; periodLabel: string;
+  starts: string; ends: string; enrolled: number; counts: Tally; submitted: boolean;
+  pending: number; rejected: number; state: RegisterPhase;
+}
+export interface LastError { code: string; message: string; at: number; }
+export interface Status {
+  /** The browser has a network and the last attempt reached the server. */
+  online: boolean;
+  syncing: boolean;
+  /** Ops waiting to be pushed. */
+  pending: number;
+  /** Ops on the rejected list. */
+  rejected: number;
+  /** Last fully successful sync (ms since epoch, device clock). */
+  lastSyncAt: number | null;
+  lastError: LastError | null;
+  /** Next attempt while backing off after failures (ms since epoch). */
+  nextRetryAt: number | null;
+  /** Next attempt of any kind (ms since epoch). */
+  nextSyncAt: number | null;
+  /** Consecutive failed attempts. */
+  failures: number;
+  /** Current backoff ceiling in ms (0 when not backing off). */
+  backoffCeilingMs: number;
+  /** The session ended: call signInAgain(password). The queue is kept. */
+  signInRequired: boolean;
+  /** How far this device's clock runs ahead of the server's (ms), as last reported. */
+  clockOffsetMs: number;
+  user: UserInfo;
+}
+export interface SyncReport {
+  ok: boolean;
+  /** Another tab holds the sync lock and syncs this user's queue. */
+  skipped: boolean;
+  pushed: number; rejected: number; pulled: number;
+  error: LastError | null;
+}
+/** "status": the status changed. "data": register contents changed; re-read `registers` (keys). */
+export interface ChangeEvent { kind: "status" | "data"; status: Status; registers?: string[]; }
+/** One op of this tablet, as the queue or the rejected list holds it. */
+export interface OpInfo {
+  opId: string; classId: string; date: string; period: number; studentId: string | null;
+  field: "status" | "minutes_late" | "note" | "submitted"; value: unknown; hlc: string;
+  state: "pending" | "synced" | "superseded" | "rejected";
+  code: string | null; detail: string | null; message: string | null;
+  /** Device time of the server's answer (ms), if answered. */
+  answeredAt: number | null;
+}
+"#;
+
+/// An op as the JS side sees it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OpInfo {
+    op_id: OpId,
+    class_id: ClassId,
+    date: chrono::NaiveDate,
+    period: u8,
+    student_id: Option<StudentId>,
+    field: rollcall_shared::Field,
+    value: Value,
+    hlc: String,
+    state: store::OpState,
+    code: Option<rollcall_shared::ErrorCode>,
+    detail: Option<rollcall_shared::ValidationCode>,
+    message: Option<String>,
+    answered_at: Option<f64>,
+}
+
+impl From<&OpRecord> for OpInfo {
+    fn from(record: &OpRecord) -> Self {
+        let change = &record.op.change;
+        OpInfo {
+            op_id: record.op_id,
+            class_id: change.register.class_id,
+            date: change.register.date,
+            period: change.register.period,
+            student_id: change.change.student_id(),
+            field: change.change.field(),
+            value: change.change.value_json(),
+            hlc: change.hlc.to_string(),
+            state: record.state,
+            code: record.code,
+            detail: record.detail,
+            message: record.message.clone(),
+            answered_at: record.answered_at,
+        }
+    }
+}
+
+/// Runs an async step as a JS promise; a `ClientError` rejects it with a coded JS `Error`.
+fn promise<T: Serialize>(work: impl Future<Output = Result<T>> + 'static) -> Promise {
+    future_to_promise(async move {
+        let value = work.await?;
+        to_js(&value).map_err(Into::into)
+    })
+}
+
+fn bad_argument(what: &str, text: &str) -> ClientError {
+    ClientError::BadArgument(format!("{what} {text:?} is not a valid id"))
+}
+
+/// Parses a register's parts with `shared`'s rules.
+fn register_key(class_id: &str, date: &str, period: f64) -> Result<RegisterKey> {
+    let class_id: ClassId = class_id.parse().map_err(|_| bad_argument("class", class_id))?;
+    if period.fract() != 0.0 {
+        return Err(ClientError::BadArgument(format!(
+            "period must be a whole number, not {period}"
+        )));
+    }
+    Ok(parse_register(class_id, date, period as i64)?)
+}
+
+/// Parses a status name, refusing anything else with `shared`'s `UNKNOWN_STATUS`.
+fn parse_status(text: &str) -> Result<Status> {
+    text.parse()
+        .map_err(|e: UnknownStatus| ValidationError::new(ValidationCode::UnknownStatus, e.to_string()).into())
+}
+
+fn student_id(text: &str) -> Result<StudentId> {
+    text.parse().map_err(|_| bad_argument("student", text))
+}
+
+/// Builds a per-student change with `shared`'s validation (status names, minutes range, note length).
+fn student_change(student: StudentId, field: &str, value: Value) -> Result<FieldChange> {
+    Ok(FieldChange::parse(Some(student), field, &value)?)
+}
+
+fn options(value: Option<JsValue>) -> Result<Options> {
+    match value {
+        Some(value) if !value.is_undefined() && !value.is_null() => {
+            from_js(&value).map_err(|e| ClientError::BadArgument(format!("options: {e}")))
+        }
+        _ => Ok(Options::default()),
+    }
+}
+
+/// The Rollcall client of one signed-in user: their marks, registers, queue and sync status.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Rollcall {
+    engine: Rc<Engine>,
+}
+
+impl Rollcall {
+    /// The engine, for Rust callers (tests).
+    pub fn engine(&self) -> &Rc<Engine> {
+        &self.engine
+    }
+
+    /// Records changes to one register and answers with the first op's id.
+    fn change_one(&self, register: RegisterKey, change: Result<FieldChange>) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let change = change?;
+            let ops = engine.change(register, move |_| Ok(vec![change])).await?;
+            Ok(ops.first().map(|op| op.op_id))
+        })
+    }
+
+    /// Signs in (Rust form of `Rollcall.signIn`).
+    pub async fn sign_in_with(base_url: &str, username: &str, password: &str, options: Options) -> Result<Rollcall> {
+        let api = Api::new(base_url);
+        let user = api.login(username, password).await?;
+        accounts::remember(&accounts::Session {
+            user: user.clone(),
+            base_url: base_url.to_owned(),
+        })
+        .await?;
+        let engine = Engine::open(api, user, options).await?;
+        // The roster makes the registers; if it cannot come now, the first sync fetches it.
+        let _ = engine.refresh_roster().await;
+        Ok(Rollcall { engine })
+    }
+
+    /// Resumes the last signed-in user (Rust form of `Rollcall.resume`).
+    pub async fn resume_with(base_url: &str, options: Options) -> Result<Option<Rollcall>> {
+        let Some(session) = accounts::last().await? else {
+            return Ok(None);
+        };
+        let api = Api::for_user(base_url, session.user.id);
+        let engine = Engine::open(api, session.user, options).await?;
+        Ok(Some(Rollcall { engine }))
+    }
+}
+
+#[wasm_bindgen]
+impl Rollcall {
+    /// Signs in against the server at `baseUrl` ("" for this page's origin) and opens the
+    /// user's own database. Rejects with `code` "INVALID_CREDENTIALS" for a wrong password and
+    /// "OFFLINE" when the server cannot be reached.
+    #[wasm_bindgen(js_name = signIn, unchecked_return_type = "Promise<Rollcall>")]
+    pub fn sign_in(
+        #[wasm_bindgen(js_name = baseUrl)] base_url: String,
+        username: String,
+        password: String,
+        #[wasm_bindgen(unchecked_param_type = "RollcallOptions | undefined")] options: Option<JsValue>,
+    ) -> Promise {
+        future_to_promise(async move {
+            let options = self::options(options)?;
+            let client = Rollcall::sign_in_with(&base_url, &username, &password, options).await?;
+            Ok(client.into())
+        })
+    }
+
+    /// Resumes the last signed-in user with no network needed: resolves to `null` when nobody
+    /// is signed in. The session is renewed (refresh cookie) on the first sync.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Rollcall | null>")]
+    pub fn resume(
+        #[wasm_bindgen(js_name = baseUrl)] base_url: String,
+        #[wasm_bindgen(unchecked_param_type = "RollcallOptions | undefined")] options: Option<JsValue>,
+    ) -> Promise {
+        future_to_promise(async move {
+            let options = self::options(options)?;
+            Ok(match Rollcall::resume_with(&base_url, options).await? {
+                Some(client) => client.into(),
+                None => JsValue::NULL,
+            })
+        })
+    }
+
+    /// The signed-in user.
+    #[wasm_bindgen(getter, unchecked_return_type = "UserInfo")]
+    pub fn user(&self) -> JsValue {
+        to_js(&self.engine.user).unwrap_or(JsValue::NULL)
+    }
+
+    /// Signs out: ends the server session, forgets who to resume and stops syncing. Marks still
+    /// queued stay in this user's database and are sent when they sign in again.
+    #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
+    pub fn sign_out(&self) -> Promise {
+        let engine = self.engine.clone();
+        future_to_promise(async move {
+            engine.close();
+            // Offline sign-out still signs out on this tablet; the server session expires.
+            let _ = engine.api.logout().await;
+            accounts::forget().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// After `status().signInRequired`: signs the same user in again and resumes syncing.
+    #[wasm_bindgen(js_name = signInAgain, unchecked_return_type = "Promise<void>")]
+    pub fn sign_in_again(&self, password: String) -> Promise {
+        let engine = self.engine.clone();
+        future_to_promise(async move {
+            engine.sign_in_again(&password).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Stops timers and listeners without signing out (e.g. before dropping the client).
+    pub fn close(&self) {
+        self.engine.close();
+    }
+
+    /// The cached roster (works offline). Rejects with "NO_ROSTER" before the first download.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Roster>")]
+    pub fn roster(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { engine.roster().await })
+    }
+
+    /// Downloads the roster again and caches it.
+    #[wasm_bindgen(js_name = refreshRoster, unchecked_return_type = "Promise<Roster>")]
+    pub fn refresh_roster(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { engine.refresh_roster().await })
+    }
+
+    /// The user's registers on `date` (YYYY-MM-DD): each class they teach in each period.
+    #[wasm_bindgen(js_name = registersOn, unchecked_return_type = "Promise<RegisterSummary[]>")]
+    pub fn registers_on(&self, date: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let date = parse_date(&date)?;
+            engine.registers_on(date).await
+        })
+    }
+
+    /// One register: the server's state merged with this tablet's pending marks, and each
+    /// student's sync state.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RegisterView>")]
+    pub fn register(&self, #[wasm_bindgen(js_name = classId)] class_id: String, date: String, period: f64) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { engine.register_view(register_key(&class_id, &date, period)?).await })
+    }
+
+    /// Sets a student's status. Resolves with the op id once the mark is durable on the tablet.
+    /// A student who stops being late loses their minutes late in the same step.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn mark(
+        &self,
+        #[wasm_bindgen(js_name = classId)] class_id: String,
+        date: String,
+        period: f64,
+        #[wasm_bindgen(js_name = studentId)] student: String,
+        #[wasm_bindgen(unchecked_param_type = "MarkStatus")] status: String,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let register = register_key(&class_id, &date, period)?;
+            let student = student_id(&student)?;
+            let status = parse_status(&status)?;
+            let ops = engine
+                .change(register, move |local| {
+                    Ok(view::status_changes(local.marks.get(&student), student, status))
+                })
+                .await?;
+            Ok(ops.first().map(|op| op.op_id))
+        })
+    }
+
+    /// Sets or clears (`null`) a student's minutes late (0–600).
+    #[wasm_bindgen(js_name = setMinutesLate, unchecked_return_type = "Promise<string>")]
+    pub fn set_minutes_late(
+        &self,
+        #[wasm_bindgen(js_name = classId)] class_id: String,
+        date: String,
+        period: f64,
+        #[wasm_bindgen(js_name = studentId)] student: String,
+        minutes: Option<f64>,
+    ) -> Promise {
+        let register = register_key(&class_id, &date, period);
+        let change = student_id(&student).and_then(|student| {
+            // Whole numbers travel as integers so that `shared` checks the range, not the type.
+            let value = match minutes {
+                None => Value::Null,
+                Some(m) if m.fract() == 0.0 && m.abs() < 1e15 => Value::from(m as i64),
+                Some(m) => Value::from(m),
+            };
+            student_change(student, "minutes_late", value)
+        });
+        match register {
+            Ok(register) => self.change_one(register, change),
+            Err(error) => Promise::reject(&error.into()),
+        }
+    }
+
+    /// Sets a student's note (at most 500 characters; "" clears it).
+    #[wasm_bindgen(js_name = setNote, unchecked_return_type = "Promise<string>")]
+    pub fn set_note(
+        &self,
+        #[wasm_bindgen(js_name = classId)] class_id: String,
+        date: String,
+        period: f64,
+        #[wasm_bindgen(js_name = studentId)] student: String,
+        note: String,
+    ) -> Promise {
+        let register = register_key(&class_id, &date, period);
+        let change = student_id(&student).and_then(|student| student_change(student, "note", Value::from(note)));
+        match register {
+            Ok(register) => self.change_one(register, change),
+            Err(error) => Promise::reject(&error.into()),
+        }
+    }
+
+    /// Gives every enrolled student `status` in one durable step ("mark all present"); with
+    /// `onlyUnmarked`, only students without a status yet. Resolves with how many changed.
+    #[wasm_bindgen(js_name = markAll, unchecked_return_type = "Promise<number>")]
+    pub fn mark_all(
+        &self,
+        #[wasm_bindgen(js_name = classId)] class_id: String,
+        date: String,
+        period: f64,
+        #[wasm_bindgen(unchecked_param_type = "MarkStatus")] status: String,
+        #[wasm_bindgen(js_name = onlyUnmarked)] only_unmarked: Option<bool>,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let register = register_key(&class_id, &date, period)?;
+            let status = parse_status(&status)?;
+            let roster = engine.roster().await?;
+            let ops = engine
+                .change(register, move |local| {
+                    Ok(view::mark_all_changes(
+                        &roster,
+                        register,
+                        local,
+                        status,
+                        only_unmarked.unwrap_or(false),
+                    ))
+                })
+                .await?;
+            let students: std::collections::BTreeSet<_> =
+                ops.iter().filter_map(|op| op.change.change.student_id()).collect();
+            Ok(students.len())
+        })
+    }
+
+    /// Marks the register as taken ("submit"); `false` takes that back.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn submit(
+        &self,
+        #[wasm_bindgen(js_name = classId)] class_id: String,
+        date: String,
+        period: f64,
+        submitted: Option<bool>,
+    ) -> Promise {
+        match register_key(&class_id, &date, period) {
+            Ok(register) => self.change_one(register, Ok(FieldChange::Submitted(submitted.unwrap_or(true)))),
+            Err(error) => Promise::reject(&error.into()),
+        }
+    }
+
+    /// The sync status, now.
+    #[wasm_bindgen(unchecked_return_type = "Status")]
+    pub fn status(&self) -> JsValue {
+        to_js(&self.engine.status()).unwrap_or(JsValue::NULL)
+    }
+
+    /// Calls `callback(event)` on every status or data change. Returns the function that
+    /// unsubscribes.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: ChangeEvent) => void")] callback: Function,
+    ) -> JsValue {
+        let id = self.engine.subscribe(callback);
+        let engine = Rc::downgrade(&self.engine);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(engine) = engine.upgrade() {
+                engine.unsubscribe(id);
+            }
+        })
+        .into_js_value()
+    }
+
+    /// Syncs now (push the queue, pull what is new), whatever the backoff says.
+    #[wasm_bindgen(js_name = syncNow, unchecked_return_type = "Promise<SyncReport>")]
+    pub fn sync_now(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { Ok(engine.sync().await) })
+    }
+
+    /// The queue, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<OpInfo[]>")]
+    pub fn pending(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            Ok(engine
+                .store
+                .pending()
+                .await?
+                .iter()
+                .map(OpInfo::from)
+                .collect::<Vec<_>>())
+        })
+    }
+
+    /// The rejected list, oldest first: ops the server refused, with the reason.
+    #[wasm_bindgen(unchecked_return_type = "Promise<OpInfo[]>")]
+    pub fn rejected(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { Ok(engine.rejected().await?.iter().map(OpInfo::from).collect::<Vec<_>>()) })
+    }
+
+    /// Takes an op off the rejected list once the teacher has dealt with it.
+    #[wasm_bindgen(js_name = dismissRejected, unchecked_return_type = "Promise<boolean>")]
+    pub fn dismiss_rejected(&self, #[wasm_bindgen(js_name = opId)] op_id: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let op_id: OpId = op_id.parse().map_err(|_| bad_argument("op", &op_id))?;
+            engine.dismiss_rejected(op_id).await
+        })
+    }
+}

@@ -1,0 +1,246 @@
+//! The HTTP side: sync protocol v1 over gloo-net, with the session rule of the client core —
+//! a 401 triggers one refresh (the HttpOnly cookie) and one retry, then "sign in again".
+//!
+//! The access token lives only in memory (never in storage), as DESIGN.md's security model asks.
+
+use crate::error::{ClientError, Result};
+use gloo_net::http::{Request, RequestBuilder, Response};
+use rollcall_shared::protocol::{ErrorBody, LoginRequest, LoginResponse, PushRequest, PushResponse, Roster, UserInfo};
+use rollcall_shared::{Hlc, RawChange, UserId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::cell::{Cell, RefCell};
+use web_sys::RequestCredentials;
+
+/// A pulled page, kept loose (`RawChange`) so that one change this client cannot read is
+/// skipped with a warning instead of stalling every later pull.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullPage {
+    pub changes: Vec<RawChange>,
+    pub cursor: String,
+    pub more: bool,
+    pub server_hlc: Hlc,
+}
+
+/// One server, one session.
+#[derive(Debug)]
+pub struct Api {
+    base_url: String,
+    token: RefCell<Option<String>>,
+    /// The user this session belongs to. The refresh cookie is per browser, not per engine: if
+    /// another user signed in meanwhile, a refresh would hand us *their* token, and this user's
+    /// queue must never be pushed under it.
+    user: Cell<Option<UserId>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+}
+
+/// Parses `Retry-After`: delay seconds, or an HTTP date.
+fn retry_after_ms(response: &Response) -> Option<u64> {
+    let header = response.headers().get("Retry-After")?;
+    let header = header.trim();
+    if let Ok(seconds) = header.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000));
+    }
+    let at = js_sys::Date::parse(header);
+    (!at.is_nan()).then(|| (at - js_sys::Date::now()).max(0.0) as u64)
+}
+
+/// Turns a non-2xx response into an error, keeping the server's code and message.
+async fn failure(response: Response) -> ClientError {
+    let status = response.status();
+    let retry_after_ms = retry_after_ms(&response);
+    let body = response.text().await.unwrap_or_default();
+    match serde_json::from_str::<ErrorBody>(&body) {
+        Ok(ErrorBody { error }) => ClientError::Server {
+            status,
+            code: Some(error.code),
+            message: error.message,
+            retry_after_ms,
+        },
+        Err(_) => ClientError::Server {
+            status,
+            code: None,
+            message: format!("the server answered {status} {}", response.status_text()),
+            retry_after_ms,
+        },
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| ClientError::BadResponse(e.to_string()))
+}
+
+impl Api {
+    /// A client for the server at `base_url` ("" means this page's own origin).
+    pub fn new(base_url: &str) -> Api {
+        Api {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: RefCell::new(None),
+            user: Cell::new(None),
+        }
+    }
+
+    /// A client bound to a known user (resuming): refreshes for anyone else are refused.
+    pub fn for_user(base_url: &str, user: UserId) -> Api {
+        let api = Api::new(base_url);
+        api.user.set(Some(user));
+        api
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Whether an access token is held.
+    pub fn has_token(&self) -> bool {
+        self.token.borrow().is_some()
+    }
+
+    /// Forgets the access token.
+    pub fn forget_token(&self) {
+        self.token.replace(None);
+    }
+
+    fn builder(&self, method: Method, path: &str) -> RequestBuilder {
+        let url = format!("{}{path}", self.base_url);
+        let builder = match method {
+            Method::Get => Request::get(&url),
+            Method::Post => Request::post(&url),
+        };
+        // The refresh cookie is HttpOnly and SameSite=Strict: it must go along to our own origin.
+        builder.credentials(RequestCredentials::SameOrigin)
+    }
+
+    /// Sends one request; any answer but a network failure comes back as a `Response`.
+    async fn send(&self, method: Method, path: &str, body: Option<&str>, authorized: bool) -> Result<Response> {
+        let mut builder = self.builder(method, path);
+        if authorized && let Some(token) = self.token.borrow().as_deref() {
+            builder = builder.header("Authorization", &format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => builder
+                .header("Content-Type", "application/json")
+                .body(body)
+                .map_err(|e| ClientError::BadArgument(e.to_string()))?,
+            None => builder.build().map_err(|e| ClientError::BadArgument(e.to_string()))?,
+        };
+        // fetch() only rejects when no answer came at all: offline, refused, DNS, CORS.
+        request.send().await.map_err(|_| ClientError::Offline)
+    }
+
+    /// Sends an authorized request: a 401 (or no token yet) triggers one refresh and one retry;
+    /// a second refusal is `AuthRequired`.
+    async fn authorized(&self, method: Method, path: &str, body: Option<&str>) -> Result<String> {
+        if !self.has_token() {
+            self.refresh().await?;
+        }
+        let mut refreshed = false;
+        loop {
+            let response = self.send(method, path, body, true).await?;
+            if response.status() == 401 {
+                if refreshed {
+                    self.forget_token();
+                    return Err(ClientError::AuthRequired(
+                        "the server refused the renewed session".into(),
+                    ));
+                }
+                self.refresh().await?;
+                refreshed = true;
+                continue;
+            }
+            if !response.ok() {
+                return Err(failure(response).await);
+            }
+            return response.text().await.map_err(|_| ClientError::Offline);
+        }
+    }
+
+    /// Signs in; keeps the access token in memory (the refresh token arrives as a cookie).
+    pub async fn login(&self, username: &str, password: &str) -> Result<UserInfo> {
+        let body = serde_json::to_string(&LoginRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        })
+        .map_err(|e| ClientError::BadArgument(e.to_string()))?;
+        let response = self
+            .send(Method::Post, "/api/v1/auth/login", Some(&body), false)
+            .await?;
+        if !response.ok() {
+            return Err(failure(response).await);
+        }
+        let login: LoginResponse = parse(&response.text().await.map_err(|_| ClientError::Offline)?)?;
+        if self.user.get().is_some_and(|user| user != login.user.id) {
+            return Err(ClientError::BadArgument(format!(
+                "{} is a different account: sign out first",
+                login.user.username
+            )));
+        }
+        self.token.replace(Some(login.access_token));
+        self.user.set(Some(login.user.id));
+        Ok(login.user)
+    }
+
+    /// Renews the access token with the refresh cookie. A refused refresh means the session is
+    /// over: `AuthRequired`. Network and server trouble stay what they are, so they back off.
+    pub async fn refresh(&self) -> Result<UserInfo> {
+        let response = self.send(Method::Post, "/api/v1/auth/refresh", None, false).await?;
+        if response.status() == 401 || response.status() == 403 {
+            self.forget_token();
+            let reason = match failure(response).await {
+                ClientError::Server { message, .. } => message,
+                other => other.to_string(),
+            };
+            return Err(ClientError::AuthRequired(reason));
+        }
+        if !response.ok() {
+            return Err(failure(response).await);
+        }
+        let login: LoginResponse = parse(&response.text().await.map_err(|_| ClientError::Offline)?)?;
+        if self.user.get().is_some_and(|user| user != login.user.id) {
+            return Err(ClientError::AuthRequired(format!(
+                "{} signed in on this browser since; sign in again",
+                login.user.username
+            )));
+        }
+        self.token.replace(Some(login.access_token));
+        Ok(login.user)
+    }
+
+    /// Ends the session on the server (revokes the refresh token) and forgets the access token.
+    pub async fn logout(&self) -> Result<()> {
+        let response = self.send(Method::Post, "/api/v1/auth/logout", None, true).await;
+        self.forget_token();
+        match response {
+            Ok(response) if response.ok() || response.status() == 401 => Ok(()),
+            Ok(response) => Err(failure(response).await),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// `GET /api/v1/roster`.
+    pub async fn roster(&self) -> Result<Roster> {
+        parse(&self.authorized(Method::Get, "/api/v1/roster", None).await?)
+    }
+
+    /// `POST /api/v1/sync/push`.
+    pub async fn push(&self, request: &PushRequest) -> Result<PushResponse> {
+        let body = serde_json::to_string(request).map_err(|e| ClientError::BadArgument(e.to_string()))?;
+        parse(&self.authorized(Method::Post, "/api/v1/sync/push", Some(&body)).await?)
+    }
+
+    /// `GET /api/v1/sync/pull`.
+    pub async fn pull(&self, cursor: Option<&str>, limit: u32) -> Result<PullPage> {
+        let mut path = format!("/api/v1/sync/pull?limit={limit}");
+        if let Some(cursor) = cursor {
+            path.push_str("&cursor=");
+            path.push_str(&String::from(js_sys::encode_uri_component(cursor)));
+        }
+        parse(&self.authorized(Method::Get, &path, None).await?)
+    }
+}

@@ -1,0 +1,596 @@
+//! The sync engine of one signed-in user: durable marking, the push/pull cycle, its triggers
+//! and backoff, the session rule, one syncing tab at a time, and the observable status.
+//!
+//! Single-threaded (wasm): state sits in `RefCell`s that are never borrowed across an `await`
+//! or a call into JS, so a subscriber may call back into the engine.
+
+use crate::api::{Api, PullPage};
+use crate::error::{ClientError, Result};
+use crate::platform::{self, Channel, Listener, Timer};
+use crate::schedule::{Scheduler, Timings};
+use crate::store::{Counts, LocalStore, OpRecord, database_name};
+use crate::view::{self, RegisterSummary, RegisterView};
+use js_sys::Function;
+use rollcall_shared::protocol::{PushRequest, Roster, UserInfo};
+use rollcall_shared::{Change, FieldChange, Hlc, Op, RawOp, RegisterKey, RegisterState};
+use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::JsValue;
+
+/// Most ops in one push (the protocol allows 1,000; half keeps each request short on bad Wi-Fi).
+pub const PUSH_BATCH_OPS: u32 = 500;
+/// Most JSON bytes of ops in one push, well under the server's 1 MiB body limit.
+pub const PUSH_BATCH_BYTES: usize = 512 * 1024;
+/// Changes asked for per pull page.
+pub const PULL_PAGE: u32 = 1000;
+/// A roster older than this is downloaded again during a sync.
+pub const ROSTER_MAX_AGE_MS: f64 = 15.0 * 60.0 * 1000.0;
+
+/// What a JS caller may tune (all optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Options {
+    #[serde(flatten)]
+    pub timings: Timings,
+    /// Sync on the triggers by itself. Off only for tests and benchmarks that drive `syncNow`.
+    pub auto_sync: bool,
+    /// Ops per push, at most [`PUSH_BATCH_OPS`].
+    pub push_batch: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timings: Timings::default(),
+            auto_sync: true,
+            push_batch: PUSH_BATCH_OPS,
+        }
+    }
+}
+
+/// The last failure, for the status bar.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub code: String,
+    pub message: String,
+    /// Device time, ms.
+    pub at: f64,
+}
+
+/// The observable status (`status()` and every change event).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The browser has a network and the last attempt reached the server.
+    pub online: bool,
+    pub syncing: bool,
+    /// Ops waiting to be pushed.
+    pub pending: u32,
+    /// Ops on the rejected list.
+    pub rejected: u32,
+    /// Device time of the last fully successful sync, ms.
+    pub last_sync_at: Option<f64>,
+    pub last_error: Option<LastError>,
+    /// When the next attempt comes while backing off after failures (device time, ms).
+    pub next_retry_at: Option<f64>,
+    /// When the next attempt of any kind is due.
+    pub next_sync_at: Option<f64>,
+    /// Consecutive failed attempts.
+    pub failures: u32,
+    /// The current backoff ceiling, ms (0 when not backing off).
+    pub backoff_ceiling_ms: u64,
+    /// The session is over: sign in again to send the queue (it is kept).
+    pub sign_in_required: bool,
+    /// How far this device's clock runs ahead of the server's, as the server last reported.
+    pub clock_offset_ms: i64,
+    pub user: UserInfo,
+}
+
+/// What one sync attempt did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    pub ok: bool,
+    /// Another tab holds the sync lock: it syncs this user's queue.
+    pub skipped: bool,
+    pub pushed: u32,
+    pub rejected: u32,
+    pub pulled: u32,
+    pub error: Option<LastError>,
+}
+
+#[derive(Debug, Default)]
+struct CycleResult {
+    pushed: u32,
+    rejected: u32,
+    pulled: u32,
+    registers: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+struct EngineState {
+    scheduler: Scheduler,
+    syncing: bool,
+    online: bool,
+    counts: Counts,
+    last_sync_at: Option<f64>,
+    last_error: Option<LastError>,
+    clock_offset_ms: i64,
+}
+
+/// A change event for subscribers: `{kind, status, registers?}`.
+#[derive(Debug, Serialize)]
+struct Event<'a> {
+    /// `"status"`: the status changed. `"data"`: register contents changed (`registers` says
+    /// which, as `class|date|period` keys); re-read what is on screen.
+    kind: &'a str,
+    status: &'a Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registers: Option<&'a BTreeSet<String>>,
+}
+
+/// What tabs of the same user tell each other.
+#[derive(Debug, Serialize, Deserialize)]
+struct TabMessage {
+    registers: BTreeSet<String>,
+}
+
+/// One signed-in user's engine.
+#[derive(Debug)]
+pub struct Engine {
+    pub user: UserInfo,
+    pub api: Api,
+    pub store: LocalStore,
+    options: Options,
+    state: RefCell<EngineState>,
+    subscribers: RefCell<Vec<(u32, Function)>>,
+    next_subscriber: Cell<u32>,
+    timer: RefCell<Option<Timer>>,
+    listeners: RefCell<Vec<Listener>>,
+    channel: RefCell<Option<Channel>>,
+    closed: Cell<bool>,
+}
+
+fn last_error(error: &ClientError) -> LastError {
+    LastError {
+        code: error.code().to_owned(),
+        message: error.to_string(),
+        at: platform::now_ms(),
+    }
+}
+
+impl Engine {
+    /// Opens the user's database and, with `auto_sync`, starts syncing on the triggers.
+    pub async fn open(api: Api, user: UserInfo, options: Options) -> Result<Rc<Engine>> {
+        let store = LocalStore::open(&database_name(&user.id.to_string())).await?;
+        let counts = store.counts().await?;
+        let sync = store.sync_record().await?;
+        let device = store.device().await?;
+        let now = platform::now_ms() as u64;
+        let options = Options {
+            push_batch: options.push_batch.clamp(1, PUSH_BATCH_OPS),
+            ..options
+        };
+        let engine = Rc::new(Engine {
+            user,
+            api,
+            store,
+            options,
+            state: RefCell::new(EngineState {
+                scheduler: Scheduler::new(options.timings, now),
+                syncing: false,
+                online: platform::navigator_online(),
+                counts,
+                last_sync_at: sync.last_sync_at,
+                last_error: None,
+                clock_offset_ms: device.clock_offset_ms,
+            }),
+            subscribers: RefCell::new(Vec::new()),
+            next_subscriber: Cell::new(1),
+            timer: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
+            channel: RefCell::new(None),
+            closed: Cell::new(false),
+        });
+        engine.listen();
+        engine.arm();
+        Ok(engine)
+    }
+
+    /// Installs the `online`/`offline`/`visibilitychange` listeners and the tab channel.
+    fn listen(self: &Rc<Self>) {
+        let weak = Rc::downgrade(self);
+        let on = |weak: &Weak<Engine>, action: fn(&Rc<Engine>)| {
+            let weak = weak.clone();
+            move |_event: JsValue| {
+                if let Some(engine) = weak.upgrade() {
+                    action(&engine);
+                }
+            }
+        };
+        let listeners = [
+            Listener::on_window(
+                "online",
+                on(&weak, |engine| {
+                    engine.state.borrow_mut().online = true;
+                    engine.wake();
+                }),
+            ),
+            Listener::on_window(
+                "offline",
+                on(&weak, |engine| {
+                    engine.state.borrow_mut().online = false;
+                    engine.emit("status", None);
+                }),
+            ),
+            Listener::on_document(
+                "visibilitychange",
+                on(&weak, |engine| {
+                    if platform::page_visible() {
+                        engine.wake();
+                    }
+                }),
+            ),
+        ];
+        self.listeners.replace(listeners.into_iter().flatten().collect());
+        let channel_weak = weak.clone();
+        let channel = Channel::open(&format!("rollcall-{}", self.user.id), move |data| {
+            let Some(engine) = channel_weak.upgrade() else { return };
+            let registers = crate::store::from_js::<TabMessage>(&data)
+                .map(|message| message.registers)
+                .unwrap_or_default();
+            wasm_bindgen_futures::spawn_local(async move {
+                engine.reload_counts().await;
+                engine.emit("data", Some(&registers));
+            });
+        });
+        self.channel.replace(channel);
+    }
+
+    /// Stops timers, listeners and the tab channel. The database stays as it is.
+    pub fn close(&self) {
+        self.closed.set(true);
+        self.timer.replace(None);
+        self.listeners.replace(Vec::new());
+        self.channel.replace(None);
+        self.subscribers.replace(Vec::new());
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        let state = self.state.borrow();
+        Status {
+            online: state.online,
+            syncing: state.syncing,
+            pending: state.counts.pending,
+            rejected: state.counts.rejected,
+            last_sync_at: state.last_sync_at,
+            last_error: state.last_error.clone(),
+            next_retry_at: state.scheduler.retry_at().map(|at| at as f64),
+            next_sync_at: state.scheduler.next_at().map(|at| at as f64),
+            failures: state.scheduler.failures(),
+            backoff_ceiling_ms: state.scheduler.backoff_ceiling_ms(),
+            sign_in_required: state.scheduler.is_paused(),
+            clock_offset_ms: state.clock_offset_ms,
+            user: self.user.clone(),
+        }
+    }
+
+    /// Calls every subscriber with `{kind, status, registers?}`. A throwing subscriber does not
+    /// stop the others.
+    fn emit(&self, kind: &str, registers: Option<&BTreeSet<String>>) {
+        if self.closed.get() {
+            return;
+        }
+        let status = self.status();
+        let Ok(event) = crate::store::to_js(&Event {
+            kind,
+            status: &status,
+            registers,
+        }) else {
+            return;
+        };
+        let subscribers: Vec<Function> = self.subscribers.borrow().iter().map(|(_, f)| f.clone()).collect();
+        for subscriber in subscribers {
+            let _ = subscriber.call1(&JsValue::NULL, &event);
+        }
+    }
+
+    /// Adds a subscriber; returns its id for [`Engine::unsubscribe`].
+    pub fn subscribe(&self, callback: Function) -> u32 {
+        let id = self.next_subscriber.get();
+        self.next_subscriber.set(id + 1);
+        self.subscribers.borrow_mut().push((id, callback));
+        id
+    }
+
+    /// Removes a subscriber.
+    pub fn unsubscribe(&self, id: u32) {
+        self.subscribers.borrow_mut().retain(|(other, _)| *other != id);
+    }
+
+    fn tell_other_tabs(&self, registers: &BTreeSet<String>) {
+        if let (Some(channel), Ok(message)) = (
+            self.channel.borrow().as_ref(),
+            crate::store::to_js(&TabMessage {
+                registers: registers.clone(),
+            }),
+        ) {
+            channel.post(&message);
+        }
+    }
+
+    async fn reload_counts(&self) {
+        let counts = self.store.counts().await;
+        let sync = self.store.sync_record().await;
+        let mut state = self.state.borrow_mut();
+        if let Ok(counts) = counts {
+            state.counts = counts;
+        }
+        // Another tab may have synced: the later of the two times is the last success.
+        if let Ok(crate::store::SyncRecord {
+            last_sync_at: Some(at), ..
+        }) = sync
+        {
+            state.last_sync_at = Some(state.last_sync_at.map_or(at, |mine| mine.max(at)));
+        }
+    }
+
+    /// Arms the one timer for the scheduler's next attempt.
+    fn arm(self: &Rc<Self>) {
+        if self.closed.get() || !self.options.auto_sync {
+            self.timer.replace(None);
+            return;
+        }
+        let Some(at) = self.state.borrow().scheduler.next_at() else {
+            self.timer.replace(None);
+            return;
+        };
+        let weak = Rc::downgrade(self);
+        let delay = at as f64 - platform::now_ms();
+        let timer = Timer::once(delay, move || {
+            if let Some(engine) = weak.upgrade() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    engine.sync().await;
+                });
+            }
+        });
+        self.timer.replace(timer);
+    }
+
+    /// The network is back or the page became visible: try now (a `Retry-After` still holds).
+    fn wake(self: &Rc<Self>) {
+        self.state.borrow_mut().scheduler.woke(platform::now_ms() as u64);
+        self.arm();
+        self.emit("status", None);
+    }
+
+    /// Durably records changes to one register (see [`LocalStore::record`]), then schedules a
+    /// push and tells subscribers and other tabs.
+    pub async fn change(
+        self: &Rc<Self>,
+        register: RegisterKey,
+        plan: impl FnOnce(&RegisterState) -> Result<Vec<FieldChange>>,
+    ) -> Result<Vec<Op>> {
+        let now = platform::now_ms();
+        let ops = self.store.record(register, now, plan).await?;
+        if !ops.is_empty() {
+            {
+                let mut state = self.state.borrow_mut();
+                state.counts.pending += ops.len() as u32;
+                state.scheduler.marked(now as u64);
+            }
+            self.arm();
+            let registers = BTreeSet::from([crate::store::register_id(&register)]);
+            self.emit("data", Some(&registers));
+            self.tell_other_tabs(&registers);
+        }
+        Ok(ops)
+    }
+
+    /// The cached roster.
+    pub async fn roster(&self) -> Result<Roster> {
+        self.store.roster().await?.ok_or(ClientError::NoRoster)
+    }
+
+    /// Downloads and caches the roster.
+    pub async fn refresh_roster(&self) -> Result<Roster> {
+        let roster = self.api.roster().await?;
+        self.store.save_roster(&roster, platform::now_ms()).await?;
+        Ok(roster)
+    }
+
+    /// One register as the teacher sees it.
+    pub async fn register_view(&self, register: RegisterKey) -> Result<RegisterView> {
+        let roster = self.roster().await?;
+        let (record, ops) = self.store.register(register).await?;
+        Ok(view::register_view(&roster, register, &record, &ops))
+    }
+
+    /// The user's registers on a date.
+    pub async fn registers_on(&self, date: chrono::NaiveDate) -> Result<Vec<RegisterSummary>> {
+        let roster = self.roster().await?;
+        let keys = view::registers_on(&roster, &self.user, date);
+        let records = self.store.registers(&keys).await?;
+        Ok(keys
+            .iter()
+            .zip(records)
+            .map(|(key, (record, ops))| view::summarize(&roster, &view::register_view(&roster, *key, &record, &ops)))
+            .collect())
+    }
+
+    /// The rejected list.
+    pub async fn rejected(&self) -> Result<Vec<OpRecord>> {
+        self.store.rejected().await
+    }
+
+    /// Takes one op off the rejected list.
+    pub async fn dismiss_rejected(self: &Rc<Self>, op_id: rollcall_shared::OpId) -> Result<bool> {
+        let dismissed = self.store.dismiss_rejected(op_id).await?;
+        if dismissed {
+            self.reload_counts().await;
+            self.emit("data", None);
+            self.tell_other_tabs(&BTreeSet::new());
+        }
+        Ok(dismissed)
+    }
+
+    /// Signs in again after the session ended, with the same user; syncing resumes.
+    pub async fn sign_in_again(self: &Rc<Self>, password: &str) -> Result<()> {
+        // The api is bound to this user: a login as anyone else is refused there.
+        self.api.login(&self.user.username, password).await?;
+        self.state.borrow_mut().scheduler.resumed(platform::now_ms() as u64);
+        self.arm();
+        self.emit("status", None);
+        Ok(())
+    }
+
+    /// One sync attempt now (waiting for a running one in this tab to end first).
+    pub async fn sync(self: &Rc<Self>) -> SyncReport {
+        while self.state.borrow().syncing {
+            platform::sleep(20.0).await;
+        }
+        if self.closed.get() {
+            return SyncReport {
+                skipped: true,
+                ..SyncReport::default()
+            };
+        }
+        {
+            let mut state = self.state.borrow_mut();
+            state.syncing = true;
+            state.scheduler.started();
+        }
+        self.timer.replace(None);
+        self.emit("status", None);
+        let lock = format!("rollcall-sync-{}", self.user.id);
+        let outcome = platform::with_lock(&lock, self.cycle()).await;
+        let now = platform::now_ms();
+        let mut report = SyncReport::default();
+        let mut changed = BTreeSet::new();
+        match outcome {
+            None => {
+                report.skipped = true;
+                self.state.borrow_mut().scheduler.deferred(now as u64);
+            }
+            Some(Ok(cycle)) => {
+                let _ = self.store.synced_at(now).await;
+                report.ok = true;
+                report.pushed = cycle.pushed;
+                report.rejected = cycle.rejected;
+                report.pulled = cycle.pulled;
+                changed = cycle.registers;
+                self.reload_counts().await;
+                let mut state = self.state.borrow_mut();
+                state.online = true;
+                state.last_error = None;
+                state.last_sync_at = Some(now);
+                let pending = state.counts.pending > 0;
+                state.scheduler.succeeded(now as u64, pending);
+            }
+            Some(Err(error)) => {
+                self.reload_counts().await;
+                let mut state = self.state.borrow_mut();
+                match &error {
+                    ClientError::AuthRequired(_) => state.scheduler.pause(),
+                    _ => {
+                        state.online = error != ClientError::Offline && platform::navigator_online();
+                        state
+                            .scheduler
+                            .failed(now as u64, error.retry_after_ms(), &mut platform::random_unit);
+                    }
+                }
+                let failure = last_error(&error);
+                report.error = Some(failure.clone());
+                state.last_error = Some(failure);
+            }
+        }
+        if let Ok(device) = self.store.device().await {
+            self.state.borrow_mut().clock_offset_ms = device.clock_offset_ms;
+        }
+        self.state.borrow_mut().syncing = false;
+        self.arm();
+        if !changed.is_empty() {
+            self.emit("data", Some(&changed));
+            self.tell_other_tabs(&changed);
+        }
+        self.emit("status", None);
+        report
+    }
+
+    /// Push everything queued, then pull everything new, then refresh a stale roster.
+    async fn cycle(&self) -> Result<CycleResult> {
+        let mut result = CycleResult::default();
+        let mut last_server_hlc: Option<Hlc> = None;
+        let mut restamped = false;
+        loop {
+            let batch = self.store.next_batch(self.options.push_batch, PUSH_BATCH_BYTES).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let device = self.store.device().await?;
+            let request = PushRequest {
+                device_id: device.node,
+                ops: batch.iter().map(|record| RawOp::from(record.op.clone())).collect(),
+            };
+            let response = self.api.push(&request).await?;
+            let applied = self.store.apply_push(&batch, &response, platform::now_ms()).await?;
+            let answered = applied.synced + applied.superseded + applied.rejected;
+            if response.results.is_empty() {
+                return Err(ClientError::BadResponse(format!(
+                    "the server answered none of {} pushed ops",
+                    batch.len()
+                )));
+            }
+            result.pushed += answered;
+            result.rejected += applied.rejected;
+            result.registers.extend(applied.registers);
+            restamped |= applied.restamped;
+            last_server_hlc = Some(response.server_hlc);
+        }
+        if let (true, Some(server_hlc)) = (restamped, last_server_hlc) {
+            self.store.reset_clock_to(server_hlc).await?;
+        }
+        loop {
+            let cursor = self.store.sync_record().await?.cursor;
+            let page: PullPage = self.api.pull(cursor.as_deref(), PULL_PAGE).await?;
+            let changes: Vec<Change> = page
+                .changes
+                .into_iter()
+                .filter_map(|raw| match Change::try_from(raw) {
+                    Ok(change) => Some(change),
+                    Err(error) => {
+                        web_sys_log(&format!(
+                            "rollcall: skipped a pulled change this app cannot read: {error}"
+                        ));
+                        None
+                    }
+                })
+                .collect();
+            result.pulled += changes.len() as u32;
+            let touched = self
+                .store
+                .apply_pull(&changes, &page.cursor, page.server_hlc, platform::now_ms())
+                .await?;
+            result.registers.extend(touched);
+            if !page.more {
+                break;
+            }
+        }
+        let sync = self.store.sync_record().await?;
+        let roster_stale = sync
+            .roster_at
+            .is_none_or(|at| platform::now_ms() - at > ROSTER_MAX_AGE_MS);
+        if roster_stale {
+            self.refresh_roster().await?;
+        }
+        Ok(result)
+    }
+}
+
+fn web_sys_log(message: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(message));
+}

@@ -1,0 +1,225 @@
+//! The few browser facilities the engine needs: the wall clock, randomness, timers, event
+//! listeners, Web Locks and BroadcastChannel. Kept in one place so the rest of the crate reads
+//! as plain logic.
+
+use crate::error::{ClientError, Result};
+use js_sys::{Function, Promise, Reflect};
+use rollcall_shared::{NodeId, OpId};
+use std::future::Future;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// The device's wall clock, in ms since the epoch (uncorrected).
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// `Math.random`, for backoff jitter (not for ids).
+pub fn random_unit() -> f64 {
+    js_sys::Math::random()
+}
+
+fn global_property(name: &str) -> Option<JsValue> {
+    Reflect::get(&js_sys::global(), &name.into())
+        .ok()
+        .filter(|value| !value.is_undefined() && !value.is_null())
+}
+
+fn crypto() -> Result<web_sys::Crypto> {
+    global_property("crypto")
+        .map(JsCast::unchecked_into)
+        .ok_or_else(|| ClientError::Storage("this browser has no crypto API; use a current browser".into()))
+}
+
+/// A fresh random op id (`crypto.randomUUID`, which needs a secure context: HTTPS or localhost).
+pub fn new_op_id() -> Result<OpId> {
+    let text = crypto()?.random_uuid();
+    text.parse()
+        .map_err(|_| ClientError::Storage(format!("crypto.randomUUID gave {text:?}, not a UUID")))
+}
+
+/// A fresh random HLC node id: this device's identity for one user's database.
+pub fn new_node_id() -> Result<NodeId> {
+    let mut bytes = [0u8; 8];
+    crypto()?
+        .get_random_values_with_u8_array(&mut bytes)
+        .map_err(|_| ClientError::Storage("crypto.getRandomValues failed".into()))?;
+    Ok(NodeId(u64::from_le_bytes(bytes)))
+}
+
+/// `navigator.onLine`; `true` where the browser does not say (it only knows "no network at all").
+pub fn navigator_online() -> bool {
+    global_property("navigator")
+        .and_then(|navigator| Reflect::get(&navigator, &"onLine".into()).ok())
+        .and_then(|online| online.as_bool())
+        .unwrap_or(true)
+}
+
+/// Whether the page is visible (`document.visibilityState`); `true` outside a document.
+pub fn page_visible() -> bool {
+    web_sys::window()
+        .and_then(|window| window.document())
+        .is_none_or(|document| document.visibility_state() == web_sys::VisibilityState::Visible)
+}
+
+/// A `setTimeout` that is cleared when dropped.
+#[derive(Debug)]
+pub struct Timer {
+    handle: i32,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Timer {
+    /// Calls `callback` once after `delay_ms`.
+    pub fn once(delay_ms: f64, callback: impl FnMut() + 'static) -> Option<Timer> {
+        let callback = Closure::<dyn FnMut()>::new(callback);
+        let delay = delay_ms.clamp(0.0, f64::from(i32::MAX)) as i32;
+        let handle = web_sys::window()?
+            .set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), delay)
+            .ok()?;
+        Some(Timer {
+            handle,
+            _callback: callback,
+        })
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        if let Some(window) = web_sys::window() {
+            window.clear_timeout_with_handle(self.handle);
+        }
+    }
+}
+
+/// Resolves after `ms` (used to wait for a running sync to finish).
+pub async fn sleep(ms: f64) {
+    let promise = Promise::new(&mut |resolve, _reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.clamp(0.0, 1e9) as i32);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// An event listener that is removed when dropped.
+#[derive(Debug)]
+pub struct Listener {
+    target: web_sys::EventTarget,
+    kind: &'static str,
+    callback: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Listener {
+    /// Listens to `kind` on `target`.
+    pub fn new(
+        target: web_sys::EventTarget,
+        kind: &'static str,
+        callback: impl FnMut(JsValue) + 'static,
+    ) -> Option<Self> {
+        let callback = Closure::<dyn FnMut(JsValue)>::new(callback);
+        target
+            .add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref())
+            .ok()?;
+        Some(Listener { target, kind, callback })
+    }
+
+    /// Listens on `window`.
+    pub fn on_window(kind: &'static str, callback: impl FnMut(JsValue) + 'static) -> Option<Self> {
+        Listener::new(web_sys::window()?.into(), kind, callback)
+    }
+
+    /// Listens on `document`.
+    pub fn on_document(kind: &'static str, callback: impl FnMut(JsValue) + 'static) -> Option<Self> {
+        Listener::new(web_sys::window()?.document()?.into(), kind, callback)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self
+            .target
+            .remove_event_listener_with_callback(self.kind, self.callback.as_ref().unchecked_ref());
+    }
+}
+
+/// A BroadcastChannel to the other tabs of the same user, closed when dropped.
+#[derive(Debug)]
+pub struct Channel {
+    channel: web_sys::BroadcastChannel,
+    _callback: Closure<dyn FnMut(web_sys::MessageEvent)>,
+}
+
+impl Channel {
+    /// Opens `name` and calls `on_message` with each message's data.
+    pub fn open(name: &str, mut on_message: impl FnMut(JsValue) + 'static) -> Option<Channel> {
+        let channel = web_sys::BroadcastChannel::new(name).ok()?;
+        let callback = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            on_message(event.data())
+        });
+        channel.set_onmessage(Some(callback.as_ref().unchecked_ref()));
+        Some(Channel {
+            channel,
+            _callback: callback,
+        })
+    }
+
+    /// Tells the other tabs. A failure only costs them a refresh, so it is ignored.
+    pub fn post(&self, message: &JsValue) {
+        let _ = self.channel.post_message(message);
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.channel.set_onmessage(None);
+        self.channel.close();
+    }
+}
+
+/// A promise and the function that resolves it.
+fn promise_pair() -> (Promise, Function) {
+    let mut resolver = None;
+    let promise = Promise::new(&mut |resolve, _reject| resolver = Some(resolve));
+    // The executor runs synchronously inside `new Promise`, so the resolver is always set.
+    (promise, resolver.unwrap_or_else(Function::default))
+}
+
+/// Runs `work` while holding the Web Lock `name`, if no other tab holds it. Returns `None`
+/// without running `work` when the lock is taken. Browsers without Web Locks just run it.
+pub async fn with_lock<T>(name: &str, work: impl Future<Output = T>) -> Option<T> {
+    let request = global_property("navigator")
+        .and_then(|navigator| Reflect::get(&navigator, &"locks".into()).ok())
+        .filter(|locks| !locks.is_undefined() && !locks.is_null())
+        .and_then(|locks| {
+            let request = Reflect::get(&locks, &"request".into())
+                .ok()?
+                .dyn_into::<Function>()
+                .ok()?;
+            Some((locks, request))
+        });
+    let Some((locks, request)) = request else {
+        return Some(work.await);
+    };
+    let (granted, grant) = promise_pair();
+    let (released, release) = promise_pair();
+    // The lock lives as long as the promise the callback returns; we resolve it after `work`.
+    let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+        let _ = grant.call1(&JsValue::NULL, &JsValue::from_bool(!lock.is_null()));
+        released.into()
+    });
+    let options = js_sys::Object::new();
+    let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+    if request.call3(&locks, &name.into(), &options, &callback).is_err() {
+        return Some(work.await);
+    }
+    let acquired = JsFuture::from(granted)
+        .await
+        .ok()
+        .and_then(|value| value.as_bool())
+        .unwrap_or(false);
+    let result = if acquired { Some(work.await) } else { None };
+    let _ = release.call0(&JsValue::NULL);
+    result
+}

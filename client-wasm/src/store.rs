@@ -1,0 +1,703 @@
+//! The tablet's durable state: one IndexedDB database per signed-in user.
+//!
+//! Stores (schema version [`SCHEMA_VERSION`]):
+//! - `ops` — every op this device made, keyed by an auto-incremented `seq` (queue order). Each
+//!   record carries its per-op status: `pending` ops have a `queued` property (the sparse `queue`
+//!   index is the push queue), `rejected` ones a `rejected` property (the sparse `rejected` index
+//!   is the rejected list); `reg` indexes them by register.
+//! - `registers` — per register: `server`, what the server is known to hold (pulled changes and
+//!   acknowledged ops), and `local` = `server` merged with the pending ops, by `shared`'s merge.
+//!   Invariant, kept by every write: `local == server ⊔ pending(reg)`.
+//! - `roster` — the last downloaded roster, for offline use.
+//! - `meta` — the device record (HLC node id, last HLC, clock offset), sync metadata (pull cursor,
+//!   last successful sync) and the data version of the schema.
+//!
+//! Every write is one IndexedDB transaction that is aborted on any error, so nothing is ever
+//! half-applied; a mark's op and the local state it changes are committed together.
+//!
+//! Records are stored as the JSON of their serde form. Changing a record struct changes what is
+//! on every tablet: add optional fields, or bump [`SCHEMA_VERSION`] with a migration.
+
+use crate::error::{ClientError, Result};
+use crate::platform;
+use rexie::{Index, KeyRange, ObjectStore, Rexie, Store, Transaction, TransactionMode};
+use rollcall_shared::protocol::{PushResponse, Roster};
+use rollcall_shared::{
+    Change, ErrorCode, FieldChange, Hlc, HlcClock, NodeId, Op, OpId, RegisterKey, RegisterState, ValidationCode,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use wasm_bindgen::JsValue;
+
+/// The IndexedDB version this code writes. Version 1 had no `reg` on ops (see [`upgrade_data`]).
+pub const SCHEMA_VERSION: u32 = 2;
+
+const OPS: &str = "ops";
+const REGISTERS: &str = "registers";
+const ROSTER: &str = "roster";
+const META: &str = "meta";
+
+const META_DEVICE: &str = "device";
+const META_SYNC: &str = "sync";
+const META_SCHEMA: &str = "schema";
+const ROSTER_KEY: &str = "roster";
+
+/// The object stores and indexes of a schema version. Version 1 is kept so the upgrade can be
+/// tested against a real version-1 database.
+pub fn schema(name: &str, version: u32) -> rexie::RexieBuilder {
+    let mut ops = ObjectStore::new(OPS)
+        .key_path("seq")
+        .auto_increment(true)
+        .add_index(Index::new("op_id", "op_id").unique(true))
+        .add_index(Index::new("queue", "queued"))
+        .add_index(Index::new("rejected", "rejected"));
+    if version >= 2 {
+        // Version 2: per-register lookups (the register view, recomputing `local`) by index
+        // instead of a scan of every op ever made.
+        ops = ops.add_index(Index::new("reg", "reg"));
+    }
+    Rexie::builder(name)
+        .version(version)
+        .add_object_store(ops)
+        .add_object_store(ObjectStore::new(REGISTERS).key_path("reg"))
+        .add_object_store(ObjectStore::new(ROSTER))
+        .add_object_store(ObjectStore::new(META))
+}
+
+/// The database name of one user: a second teacher on the same tablet gets another database,
+/// so they never see or push the first one's queue.
+pub fn database_name(user_id: &str) -> String {
+    format!("rollcall-user-{user_id}")
+}
+
+/// The text key of a register, `class|date|period`, sorting like [`RegisterKey`].
+pub fn register_id(key: &RegisterKey) -> String {
+    format!("{}|{}|{:02}", key.class_id, key.date, key.period)
+}
+
+/// Serializes a record the way it is stored (its JSON).
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue> {
+    let text =
+        serde_json::to_string(value).map_err(|e| ClientError::Storage(format!("cannot encode a record: {e}")))?;
+    js_sys::JSON::parse(&text).map_err(|_| ClientError::Storage("cannot encode a record".into()))
+}
+
+/// Reads a stored record back.
+pub fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T> {
+    let text: String = js_sys::JSON::stringify(value)
+        .map_err(|_| ClientError::Storage("cannot read a stored record".into()))?
+        .into();
+    serde_json::from_str(&text).map_err(|e| ClientError::Storage(format!("a stored record is damaged: {e}")))
+}
+
+/// Where an op stands, from this device's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpState {
+    /// In the queue, not yet acknowledged by the server.
+    Pending,
+    /// The server stored it and it held the field when acknowledged (applied, or a duplicate).
+    Synced,
+    /// The server stored it, but a later write already held the field.
+    Superseded,
+    /// The server refused it (`code` says why). Kept, never resent.
+    Rejected,
+}
+
+/// One op this device made, with its status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpRecord {
+    /// Queue position, assigned by IndexedDB on insert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<f64>,
+    pub op_id: OpId,
+    pub op: Op,
+    /// The register's text key (schema version 2; absent in version-1 records).
+    #[serde(default)]
+    pub reg: String,
+    pub state: OpState,
+    /// Present only while pending: what the `queue` index covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<u8>,
+    /// Present only while rejected: what the `rejected` index covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ValidationCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The HLC the server stored it under (differs from the op's when the server re-stamped it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_hlc: Option<Hlc>,
+    /// Device time of the server's answer, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<f64>,
+}
+
+impl OpRecord {
+    fn pending(op: Op) -> OpRecord {
+        OpRecord {
+            seq: None,
+            op_id: op.op_id,
+            reg: register_id(&op.change.register),
+            op,
+            state: OpState::Pending,
+            queued: Some(1),
+            rejected: None,
+            code: None,
+            detail: None,
+            message: None,
+            stored_hlc: None,
+            answered_at: None,
+        }
+    }
+
+    /// The HLC that decides this op's fate in the merge: the server's stamp when it re-stamped it.
+    pub fn effective_hlc(&self) -> Hlc {
+        self.stored_hlc.unwrap_or(self.op.change.hlc)
+    }
+}
+
+/// One register's known states.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterRecord {
+    pub reg: String,
+    pub key: RegisterKey,
+    /// What the server is known to hold.
+    pub server: RegisterState,
+    /// `server` merged with this device's pending ops: what the teacher sees.
+    pub local: RegisterState,
+}
+
+impl RegisterRecord {
+    fn empty(key: RegisterKey) -> RegisterRecord {
+        RegisterRecord {
+            reg: register_id(&key),
+            key,
+            server: RegisterState::default(),
+            local: RegisterState::default(),
+        }
+    }
+}
+
+/// This device's identity and clock, per user database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub node: NodeId,
+    /// The last HLC this device issued or received.
+    pub last_hlc: Hlc,
+    /// How far the device's wall clock runs ahead of the server's, as last reported (ms).
+    #[serde(default)]
+    pub clock_offset_ms: i64,
+}
+
+impl DeviceRecord {
+    /// The wall time to stamp with: the device clock corrected by the server-reported offset.
+    pub fn corrected_now(&self, device_now_ms: f64) -> u64 {
+        (device_now_ms - self.clock_offset_ms as f64).max(0.0) as u64
+    }
+}
+
+/// Pull cursor and sync bookkeeping.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Device time of the last fully successful sync, in ms.
+    #[serde(default)]
+    pub last_sync_at: Option<f64>,
+    /// Device time the roster was last downloaded, in ms.
+    #[serde(default)]
+    pub roster_at: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct SchemaRecord {
+    data_version: u32,
+}
+
+/// What one push answer did to the local state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushApplied {
+    pub synced: u32,
+    pub superseded: u32,
+    pub rejected: u32,
+    /// Ops the answer did not mention: they stay queued.
+    pub unanswered: u32,
+    /// Whether any op was re-stamped because this device's clock ran ahead.
+    pub restamped: bool,
+    pub registers: BTreeSet<String>,
+}
+
+/// Queue and rejected-list sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: u32,
+    pub rejected: u32,
+}
+
+/// One user's database.
+#[derive(Debug)]
+pub struct LocalStore {
+    db: Rexie,
+}
+
+fn key(text: &str) -> JsValue {
+    JsValue::from_str(text)
+}
+
+async fn get<T: DeserializeOwned>(store: &Store, id: &str) -> Result<Option<T>> {
+    match store.get(key(id)).await? {
+        Some(value) if !value.is_undefined() => from_js(&value).map(Some),
+        _ => Ok(None),
+    }
+}
+
+async fn get_register(store: &Store, key: RegisterKey) -> Result<RegisterRecord> {
+    Ok(get(store, &register_id(&key))
+        .await?
+        .unwrap_or_else(|| RegisterRecord::empty(key)))
+}
+
+async fn ops_of_register(ops: &Store, reg: &str) -> Result<Vec<OpRecord>> {
+    let range = KeyRange::only(&key(reg)).map_err(rexie::Error::from)?;
+    ops.index("reg")?
+        .get_all(Some(range), None)
+        .await?
+        .iter()
+        .map(from_js)
+        .collect()
+}
+
+/// Rebuilds `local` from `server` and the register's pending ops, restoring the invariant after
+/// ops left the queue (an acknowledged op may have been re-stamped, a rejected one must vanish).
+async fn recompute_local(ops: &Store, registers: &Store, reg: &str) -> Result<()> {
+    let Some(mut record) = get::<RegisterRecord>(registers, reg).await? else {
+        return Ok(());
+    };
+    let mut local = record.server.clone();
+    for pending in ops_of_register(ops, reg)
+        .await?
+        .into_iter()
+        .filter(|op| op.state == OpState::Pending)
+    {
+        local.apply(pending.op.change.change, pending.op.change.hlc);
+    }
+    record.local = local;
+    registers.put(&to_js(&record)?, None).await?;
+    Ok(())
+}
+
+impl LocalStore {
+    /// Opens (creating or upgrading) a database at the current schema version.
+    pub async fn open(name: &str) -> Result<LocalStore> {
+        let db = schema(name, SCHEMA_VERSION).build().await?;
+        let store = LocalStore { db };
+        store.upgrade_data().await?;
+        Ok(store)
+    }
+
+    /// Deletes a database (tests, and "forget this tablet's data").
+    pub async fn delete(name: &str) -> Result<()> {
+        Rexie::delete(name).await.map_err(Into::into)
+    }
+
+    /// Closes the connection.
+    pub fn close(self) {
+        self.db.close();
+    }
+
+    /// The IndexedDB version of the open database.
+    pub fn version(&self) -> Result<u32> {
+        self.db.version().map_err(Into::into)
+    }
+
+    /// Runs `body` in one read-write transaction over `stores`: committed when it succeeds,
+    /// aborted when it fails, so that nothing is half-applied.
+    async fn write<T>(&self, stores: &[&str], body: impl AsyncFnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let tx = self.db.transaction(stores, TransactionMode::ReadWrite)?;
+        match body(&tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                let _ = tx.abort().await;
+                Err(error)
+            }
+        }
+    }
+
+    fn read(&self, stores: &[&str]) -> Result<Transaction> {
+        Ok(self.db.transaction(stores, TransactionMode::ReadOnly)?)
+    }
+
+    /// Brings the records up to the current schema and makes sure the device has an identity.
+    ///
+    /// IndexedDB's upgrade step creates stores and indexes; data changes run here, in one
+    /// transaction with the new data version, so an interrupted upgrade simply runs again.
+    /// - version 1 → 2: ops gain `reg`, which feeds the new `reg` index.
+    async fn upgrade_data(&self) -> Result<()> {
+        self.write(&[OPS, META], async |tx| {
+            let ops = tx.store(OPS)?;
+            let meta = tx.store(META)?;
+            let data_version = get::<SchemaRecord>(&meta, META_SCHEMA)
+                .await?
+                .map_or(1, |record| record.data_version);
+            if data_version < 2 {
+                for value in ops.get_all(None, None).await? {
+                    let mut record: OpRecord = from_js(&value)?;
+                    if record.reg.is_empty() {
+                        record.reg = register_id(&record.op.change.register);
+                        ops.put(&to_js(&record)?, None).await?;
+                    }
+                }
+            }
+            if data_version != SCHEMA_VERSION {
+                let schema = SchemaRecord {
+                    data_version: SCHEMA_VERSION,
+                };
+                meta.put(&to_js(&schema)?, Some(&key(META_SCHEMA))).await?;
+            }
+            if get::<DeviceRecord>(&meta, META_DEVICE).await?.is_none() {
+                let node = platform::new_node_id()?;
+                let device = DeviceRecord {
+                    node,
+                    last_hlc: Hlc::zero(node),
+                    clock_offset_ms: 0,
+                };
+                meta.put(&to_js(&device)?, Some(&key(META_DEVICE))).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Durably records changes to one register: each becomes an op stamped with the device HLC,
+    /// queued, and merged into the register's local state, all in ONE transaction that has
+    /// committed when this returns.
+    ///
+    /// `plan` sees the register's current local state inside the transaction (so a concurrent
+    /// tab cannot slip in between) and says what to change; it may return nothing.
+    pub async fn record(
+        &self,
+        register: RegisterKey,
+        device_now_ms: f64,
+        plan: impl FnOnce(&RegisterState) -> Result<Vec<FieldChange>>,
+    ) -> Result<Vec<Op>> {
+        let device_time = chrono::DateTime::from_timestamp_millis(device_now_ms as i64)
+            .ok_or_else(|| ClientError::BadArgument("the device clock is not a valid time".into()))?;
+        self.write(&[OPS, REGISTERS, META], async |tx| {
+            let ops = tx.store(OPS)?;
+            let registers = tx.store(REGISTERS)?;
+            let meta = tx.store(META)?;
+            let mut device = get::<DeviceRecord>(&meta, META_DEVICE)
+                .await?
+                .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
+            let mut record = get_register(&registers, register).await?;
+            let changes = plan(&record.local)?;
+            if changes.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut clock = HlcClock::resume(device.last_hlc);
+            let now = device.corrected_now(device_now_ms);
+            let mut made = Vec::with_capacity(changes.len());
+            let mut queued = Vec::with_capacity(changes.len());
+            for change in changes {
+                let hlc = clock.send(now);
+                let op = Op {
+                    op_id: platform::new_op_id()?,
+                    device_time,
+                    change: Change { register, change, hlc },
+                };
+                record.local.apply(op.change.change.clone(), hlc);
+                queued.push((to_js(&OpRecord::pending(op.clone()))?, None));
+                made.push(op);
+            }
+            // All adds go out at once; a failing one aborts the transaction, which `write` reports.
+            ops.add_all(queued.into_iter()).await?;
+            device.last_hlc = clock.last();
+            registers.put(&to_js(&record)?, None).await?;
+            meta.put(&to_js(&device)?, Some(&key(META_DEVICE))).await?;
+            Ok(made)
+        })
+        .await
+    }
+
+    /// The oldest pending ops, in queue order: at most `max_ops`, and no more than `max_bytes`
+    /// of JSON (a batch of long notes must stay under the server's body limit).
+    pub async fn next_batch(&self, max_ops: u32, max_bytes: usize) -> Result<Vec<OpRecord>> {
+        let tx = self.read(&[OPS])?;
+        let values = tx.store(OPS)?.index("queue")?.get_all(None, Some(max_ops)).await?;
+        let mut batch = Vec::with_capacity(values.len());
+        let mut bytes = 0;
+        for value in &values {
+            let record: OpRecord = from_js(value)?;
+            bytes += serde_json::to_string(&record.op).map_or(0, |json| json.len() + 1);
+            if bytes > max_bytes && !batch.is_empty() {
+                break;
+            }
+            batch.push(record);
+        }
+        Ok(batch)
+    }
+
+    /// Applies the server's answer to a pushed batch, in one transaction: each answered op leaves
+    /// the queue (synced, superseded, or rejected and kept with its code); the server state learns
+    /// the stored ops; `local` is rebuilt; the clock merges the server's HLC and keeps the offset.
+    pub async fn apply_push(
+        &self,
+        batch: &[OpRecord],
+        response: &PushResponse,
+        device_now_ms: f64,
+    ) -> Result<PushApplied> {
+        use rollcall_shared::protocol::Outcome;
+        self.write(&[OPS, REGISTERS, META], async |tx| {
+            let ops = tx.store(OPS)?;
+            let registers = tx.store(REGISTERS)?;
+            let meta = tx.store(META)?;
+            let mut applied = PushApplied::default();
+            for result in &response.results {
+                let Some(sent) = batch.iter().find(|record| record.op_id == result.op_id) else {
+                    continue;
+                };
+                // Re-read: another tab may have answered the same op meanwhile.
+                let stored = ops.index("op_id")?.get(key(&result.op_id.to_string())).await?;
+                let Some(stored) = stored else { continue };
+                let mut record: OpRecord = from_js(&stored)?;
+                if record.state != OpState::Pending {
+                    continue;
+                }
+                record.queued = None;
+                record.answered_at = Some(device_now_ms);
+                match result.outcome {
+                    Outcome::Rejected => {
+                        record.state = OpState::Rejected;
+                        record.rejected = Some(1);
+                        record.code = result.code;
+                        record.detail = result.detail;
+                        record.message = result.message.clone();
+                        applied.rejected += 1;
+                    }
+                    outcome => {
+                        record.state = if outcome == Outcome::Superseded {
+                            applied.superseded += 1;
+                            OpState::Superseded
+                        } else {
+                            applied.synced += 1;
+                            OpState::Synced
+                        };
+                        record.stored_hlc = result.restamped_hlc;
+                        applied.restamped |= result.restamped_hlc.is_some();
+                        let mut register = get_register(&registers, sent.op.change.register).await?;
+                        register
+                            .server
+                            .apply(record.op.change.change.clone(), record.effective_hlc());
+                        registers.put(&to_js(&register)?, None).await?;
+                    }
+                }
+                applied.registers.insert(record.reg.clone());
+                ops.put(&to_js(&record)?, None).await?;
+            }
+            applied.unanswered = (batch.len() as u32).saturating_sub(response.results.len() as u32);
+            for reg in &applied.registers {
+                recompute_local(&ops, &registers, reg).await?;
+            }
+            let mut device = get::<DeviceRecord>(&meta, META_DEVICE)
+                .await?
+                .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
+            if let Some(offset) = response.clock_offset_ms {
+                device.clock_offset_ms = offset;
+            }
+            let mut clock = HlcClock::resume(device.last_hlc);
+            clock.receive(response.server_hlc, device.corrected_now(device_now_ms));
+            device.last_hlc = clock.last();
+            meta.put(&to_js(&device)?, Some(&key(META_DEVICE))).await?;
+            Ok(applied)
+        })
+        .await
+    }
+
+    /// After a clock correction, once nothing stamped with the old clock waits in the queue:
+    /// restart the device clock from the server's HLC, so that the tablet stops stamping ahead.
+    /// (While old ahead-stamped ops are queued this must not happen, or a newer tap could sort
+    /// before an older one of the same device.)
+    pub async fn reset_clock_to(&self, server_hlc: Hlc) -> Result<bool> {
+        self.write(&[OPS, META], async |tx| {
+            let queued = tx.store(OPS)?.index("queue")?.count(None).await?;
+            if queued > 0 {
+                return Ok(false);
+            }
+            let meta = tx.store(META)?;
+            let mut device = get::<DeviceRecord>(&meta, META_DEVICE)
+                .await?
+                .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
+            device.last_hlc = Hlc {
+                node: device.node,
+                ..server_hlc
+            };
+            meta.put(&to_js(&device)?, Some(&key(META_DEVICE))).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Applies one pulled page: every change merges into both the server state and the local
+    /// state of its register (merge is commutative, so `local == server ⊔ pending` still holds),
+    /// and the cursor moves on in the same transaction, so a page is applied exactly once.
+    pub async fn apply_pull(
+        &self,
+        changes: &[Change],
+        cursor: &str,
+        server_hlc: Hlc,
+        device_now_ms: f64,
+    ) -> Result<BTreeSet<String>> {
+        self.write(&[REGISTERS, META], async |tx| {
+            let registers = tx.store(REGISTERS)?;
+            let meta = tx.store(META)?;
+            let mut touched = BTreeSet::new();
+            let mut record: Option<RegisterRecord> = None;
+            for change in changes {
+                // Pages come grouped by register most of the time: keep the current one in hand.
+                if record.as_ref().is_none_or(|current| current.key != change.register) {
+                    if let Some(done) = record.take() {
+                        registers.put(&to_js(&done)?, None).await?;
+                    }
+                    record = Some(get_register(&registers, change.register).await?);
+                }
+                if let Some(current) = record.as_mut() {
+                    current.server.apply(change.change.clone(), change.hlc);
+                    current.local.apply(change.change.clone(), change.hlc);
+                    touched.insert(current.reg.clone());
+                }
+            }
+            if let Some(done) = record {
+                registers.put(&to_js(&done)?, None).await?;
+            }
+            let mut sync = get::<SyncRecord>(&meta, META_SYNC).await?.unwrap_or_default();
+            sync.cursor = Some(cursor.to_owned());
+            meta.put(&to_js(&sync)?, Some(&key(META_SYNC))).await?;
+            let mut device = get::<DeviceRecord>(&meta, META_DEVICE)
+                .await?
+                .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
+            let mut clock = HlcClock::resume(device.last_hlc);
+            clock.receive(server_hlc, device.corrected_now(device_now_ms));
+            device.last_hlc = clock.last();
+            meta.put(&to_js(&device)?, Some(&key(META_DEVICE))).await?;
+            Ok(touched)
+        })
+        .await
+    }
+
+    /// One register's record and this device's ops for it, read together.
+    pub async fn register(&self, register: RegisterKey) -> Result<(RegisterRecord, Vec<OpRecord>)> {
+        let tx = self.read(&[OPS, REGISTERS])?;
+        let record = get_register(&tx.store(REGISTERS)?, register).await?;
+        let ops = ops_of_register(&tx.store(OPS)?, &record.reg).await?;
+        Ok((record, ops))
+    }
+
+    /// Several registers at once (a day's overview).
+    pub async fn registers(&self, keys: &[RegisterKey]) -> Result<Vec<(RegisterRecord, Vec<OpRecord>)>> {
+        let tx = self.read(&[OPS, REGISTERS])?;
+        let (registers, ops) = (tx.store(REGISTERS)?, tx.store(OPS)?);
+        let mut all = Vec::with_capacity(keys.len());
+        for key in keys {
+            let record = get_register(&registers, *key).await?;
+            let ops = ops_of_register(&ops, &record.reg).await?;
+            all.push((record, ops));
+        }
+        Ok(all)
+    }
+
+    /// Queue and rejected-list sizes.
+    pub async fn counts(&self) -> Result<Counts> {
+        let tx = self.read(&[OPS])?;
+        let ops = tx.store(OPS)?;
+        Ok(Counts {
+            pending: ops.index("queue")?.count(None).await?,
+            rejected: ops.index("rejected")?.count(None).await?,
+        })
+    }
+
+    /// Every pending op, in queue order.
+    pub async fn pending(&self) -> Result<Vec<OpRecord>> {
+        let tx = self.read(&[OPS])?;
+        let values = tx.store(OPS)?.index("queue")?.get_all(None, None).await?;
+        values.iter().map(from_js).collect()
+    }
+
+    /// The rejected list, oldest first.
+    pub async fn rejected(&self) -> Result<Vec<OpRecord>> {
+        let tx = self.read(&[OPS])?;
+        let values = tx.store(OPS)?.index("rejected")?.get_all(None, None).await?;
+        values.iter().map(from_js).collect()
+    }
+
+    /// Takes a rejected op off the rejected list once the teacher has dealt with it. The op
+    /// stays in the store as history. Returns whether it was on the list.
+    pub async fn dismiss_rejected(&self, op_id: OpId) -> Result<bool> {
+        self.write(&[OPS], async |tx| {
+            let ops = tx.store(OPS)?;
+            let Some(value) = ops.index("op_id")?.get(key(&op_id.to_string())).await? else {
+                return Ok(false);
+            };
+            let mut record: OpRecord = from_js(&value)?;
+            if record.rejected.is_none() {
+                return Ok(false);
+            }
+            record.rejected = None;
+            ops.put(&to_js(&record)?, None).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// The device record.
+    pub async fn device(&self) -> Result<DeviceRecord> {
+        let tx = self.read(&[META])?;
+        get(&tx.store(META)?, META_DEVICE)
+            .await?
+            .ok_or_else(|| ClientError::Storage("the device record is missing".into()))
+    }
+
+    /// The sync bookkeeping.
+    pub async fn sync_record(&self) -> Result<SyncRecord> {
+        let tx = self.read(&[META])?;
+        Ok(get(&tx.store(META)?, META_SYNC).await?.unwrap_or_default())
+    }
+
+    /// Records a fully successful sync.
+    pub async fn synced_at(&self, device_now_ms: f64) -> Result<()> {
+        self.write(&[META], async |tx| {
+            let meta = tx.store(META)?;
+            let mut sync = get::<SyncRecord>(&meta, META_SYNC).await?.unwrap_or_default();
+            sync.last_sync_at = Some(device_now_ms);
+            meta.put(&to_js(&sync)?, Some(&key(META_SYNC))).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The cached roster, if it was ever downloaded.
+    pub async fn roster(&self) -> Result<Option<Roster>> {
+        let tx = self.read(&[ROSTER])?;
+        get(&tx.store(ROSTER)?, ROSTER_KEY).await
+    }
+
+    /// Replaces the cached roster.
+    pub async fn save_roster(&self, roster: &Roster, device_now_ms: f64) -> Result<()> {
+        self.write(&[ROSTER, META], async |tx| {
+            tx.store(ROSTER)?.put(&to_js(roster)?, Some(&key(ROSTER_KEY))).await?;
+            let meta = tx.store(META)?;
+            let mut sync = get::<SyncRecord>(&meta, META_SYNC).await?.unwrap_or_default();
+            sync.roster_at = Some(device_now_ms);
+            meta.put(&to_js(&sync)?, Some(&key(META_SYNC))).await?;
+            Ok(())
+        })
+        .await
+    }
+}
