@@ -105,10 +105,24 @@ pub fn colliding_hlc() -> impl Strategy<Value = Hlc> {
     })
 }
 
-/// Any HLC the 13-digit text form can hold, with counters often near overflow.
+/// Any HLC the 13-digit text form can hold. Small numbers of every width are as likely as
+/// large ones, so that a missing zero-pad shows up in text order, and counters are often near
+/// overflow.
 pub fn any_hlc() -> impl Strategy<Value = Hlc> {
-    let counter = prop_oneof![any::<u16>(), (u16::MAX - 3)..=u16::MAX, 0..3u16];
-    (0..=MAX_WALL_MS, counter, any::<u64>()).prop_map(|(wall_ms, counter, node)| Hlc {
+    let wall = prop_oneof![
+        0..=MAX_WALL_MS,
+        0..=999_999u64,
+        SCHOOL_MORNING_MS..SCHOOL_MORNING_MS + 1000
+    ];
+    let counter = prop_oneof![
+        any::<u16>(),
+        0..0x10u16,
+        0..0x100u16,
+        0..0x1000u16,
+        (u16::MAX - 3)..=u16::MAX
+    ];
+    let node = prop_oneof![any::<u64>(), 0..0x100u64, 0..u64::from(u32::MAX)];
+    (wall, counter, node).prop_map(|(wall_ms, counter, node)| Hlc {
         wall_ms,
         counter,
         node: NodeId(node),
