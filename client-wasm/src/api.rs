@@ -4,6 +4,8 @@
 //! The access token lives only in memory (never in storage), as DESIGN.md's security model asks.
 
 use crate::error::{ClientError, Result};
+use crate::platform;
+use chrono::{DateTime, Utc};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use rollcall_shared::protocol::{ErrorBody, LoginRequest, LoginResponse, PushRequest, PushResponse, Roster, UserInfo};
 use rollcall_shared::{Hlc, RawChange, UserId};
@@ -20,6 +22,7 @@ pub struct PullPage {
     pub cursor: String,
     pub more: bool,
     pub server_hlc: Hlc,
+    pub server_time: DateTime<Utc>,
 }
 
 /// One server, one session.
@@ -189,6 +192,15 @@ impl Api {
     /// Renews the access token with the refresh cookie. A refused refresh means the session is
     /// over: `AuthRequired`. Network and server trouble stay what they are, so they back off.
     pub async fn refresh(&self) -> Result<UserInfo> {
+        // Refresh tokens rotate and a reused one revokes the whole sign-in: two tabs (or two
+        // calls in one tab) refreshing at once with the same cookie would sign everyone out.
+        // The lock makes them take turns; each then presents the cookie the last one received.
+        platform::with_lock("rollcall-refresh", platform::LockMode::Wait, self.refresh_now())
+            .await
+            .unwrap_or_else(|| Err(ClientError::Offline))
+    }
+
+    async fn refresh_now(&self) -> Result<UserInfo> {
         let response = self.send(Method::Post, "/api/v1/auth/refresh", None, false).await?;
         if response.status() == 401 || response.status() == 403 {
             self.forget_token();

@@ -8,7 +8,7 @@ use crate::api::{Api, PullPage};
 use crate::error::{ClientError, Result};
 use crate::platform::{self, Channel, Listener, Timer};
 use crate::schedule::{Scheduler, Timings};
-use crate::store::{Counts, LocalStore, OpRecord, database_name};
+use crate::store::{Counts, LocalStore, OpRecord, ServerClock, database_name};
 use crate::view::{self, RegisterSummary, RegisterView};
 use js_sys::Function;
 use rollcall_shared::protocol::{PushRequest, Roster, UserInfo};
@@ -467,7 +467,7 @@ impl Engine {
         self.timer.replace(None);
         self.emit("status", None);
         let lock = format!("rollcall-sync-{}", self.user.id);
-        let outcome = platform::with_lock(&lock, self.cycle()).await;
+        let outcome = platform::with_lock(&lock, platform::LockMode::IfAvailable, self.cycle()).await;
         let now = platform::now_ms();
         let mut report = SyncReport::default();
         let mut changed = BTreeSet::new();
@@ -573,7 +573,16 @@ impl Engine {
             result.pulled += changes.len() as u32;
             let touched = self
                 .store
-                .apply_pull(&changes, &page.cursor, page.server_hlc, platform::now_ms())
+                .apply_pull(
+                    &changes,
+                    &page.cursor,
+                    &ServerClock {
+                        hlc: page.server_hlc,
+                        time: page.server_time,
+                        reported_offset_ms: None,
+                    },
+                    platform::now_ms(),
+                )
                 .await?;
             result.registers.extend(touched);
             if !page.more {

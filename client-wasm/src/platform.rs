@@ -186,9 +186,19 @@ fn promise_pair() -> (Promise, Function) {
     (promise, resolver.unwrap_or_else(Function::default))
 }
 
-/// Runs `work` while holding the Web Lock `name`, if no other tab holds it. Returns `None`
-/// without running `work` when the lock is taken. Browsers without Web Locks just run it.
-pub async fn with_lock<T>(name: &str, work: impl Future<Output = T>) -> Option<T> {
+/// How to ask for a Web Lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Give up at once when another tab holds it.
+    IfAvailable,
+    /// Wait for it.
+    Wait,
+}
+
+/// Runs `work` while holding the Web Lock `name`. With [`LockMode::IfAvailable`] it returns
+/// `None` without running `work` when another tab holds the lock. Browsers without Web Locks
+/// just run it.
+pub async fn with_lock<T>(name: &str, mode: LockMode, work: impl Future<Output = T>) -> Option<T> {
     let request = global_property("navigator")
         .and_then(|navigator| Reflect::get(&navigator, &"locks".into()).ok())
         .filter(|locks| !locks.is_undefined() && !locks.is_null())
@@ -210,7 +220,11 @@ pub async fn with_lock<T>(name: &str, work: impl Future<Output = T>) -> Option<T
         released.into()
     });
     let options = js_sys::Object::new();
-    let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+    let _ = Reflect::set(
+        &options,
+        &"ifAvailable".into(),
+        &JsValue::from_bool(mode == LockMode::IfAvailable),
+    );
     if request.call3(&locks, &name.into(), &options, &callback).is_err() {
         return Some(work.await);
     }

@@ -201,6 +201,51 @@ impl DeviceRecord {
     }
 }
 
+/// A measured offset smaller than this is taken as none: network latency alone explains it.
+pub const OFFSET_DEADBAND_MS: i64 = 2_000;
+
+/// What a server answer says about the server's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerClock {
+    pub hlc: Hlc,
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// The push answer's `clock_offset_ms`: set when the server found this device's stamps ahead.
+    pub reported_offset_ms: Option<i64>,
+}
+
+impl ServerClock {
+    /// The clock part of a push answer.
+    pub fn of_push(response: &PushResponse) -> ServerClock {
+        ServerClock {
+            hlc: response.server_hlc,
+            time: response.server_time,
+            reported_offset_ms: response.clock_offset_ms,
+        }
+    }
+}
+
+/// Merges the server's HLC into the device clock and keeps the device's clock offset: the
+/// server's report when it made one, otherwise this device's clock minus the server's time.
+/// Measuring on every answer also un-learns an offset once the tablet's clock is fixed.
+async fn observe_server_clock(meta: &Store, server: &ServerClock, device_now_ms: f64) -> Result<()> {
+    let mut device = get::<DeviceRecord>(meta, META_DEVICE)
+        .await?
+        .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
+    device.clock_offset_ms = server.reported_offset_ms.unwrap_or_else(|| {
+        let measured = device_now_ms as i64 - server.time.timestamp_millis();
+        if measured.abs() < OFFSET_DEADBAND_MS {
+            0
+        } else {
+            measured
+        }
+    });
+    let mut clock = HlcClock::resume(device.last_hlc);
+    clock.receive(server.hlc, device.corrected_now(device_now_ms));
+    device.last_hlc = clock.last();
+    meta.put(&to_js(&device)?, Some(&key(META_DEVICE))).await?;
+    Ok(())
+}
+
 /// Pull cursor and sync bookkeeping.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncRecord {
@@ -473,8 +518,12 @@ impl LocalStore {
                 }
                 record.queued = None;
                 record.answered_at = Some(device_now_ms);
+                // A duplicate whose first receipt was refused carries the refusal's code: it
+                // is a rejected op, and must not pass for a stored one.
+                let refused = result.outcome == Outcome::Rejected
+                    || (result.outcome == Outcome::Duplicate && result.code.is_some());
                 match result.outcome {
-                    Outcome::Rejected => {
+                    _ if refused => {
                         record.state = OpState::Rejected;
                         record.rejected = Some(1);
                         record.code = result.code;
@@ -506,16 +555,7 @@ impl LocalStore {
             for reg in &applied.registers {
                 recompute_local(&ops, &registers, reg).await?;
             }
-            let mut device = get::<DeviceRecord>(&meta, META_DEVICE)
-                .await?
-                .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
-            if let Some(offset) = response.clock_offset_ms {
-                device.clock_offset_ms = offset;
-            }
-            let mut clock = HlcClock::resume(device.last_hlc);
-            clock.receive(response.server_hlc, device.corrected_now(device_now_ms));
-            device.last_hlc = clock.last();
-            meta.put(&to_js(&device)?, Some(&key(META_DEVICE))).await?;
+            observe_server_clock(&meta, &ServerClock::of_push(response), device_now_ms).await?;
             Ok(applied)
         })
         .await
@@ -552,7 +592,7 @@ impl LocalStore {
         &self,
         changes: &[Change],
         cursor: &str,
-        server_hlc: Hlc,
+        server: &ServerClock,
         device_now_ms: f64,
     ) -> Result<BTreeSet<String>> {
         self.write(&[REGISTERS, META], async |tx| {
@@ -580,13 +620,7 @@ impl LocalStore {
             let mut sync = get::<SyncRecord>(&meta, META_SYNC).await?.unwrap_or_default();
             sync.cursor = Some(cursor.to_owned());
             meta.put(&to_js(&sync)?, Some(&key(META_SYNC))).await?;
-            let mut device = get::<DeviceRecord>(&meta, META_DEVICE)
-                .await?
-                .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
-            let mut clock = HlcClock::resume(device.last_hlc);
-            clock.receive(server_hlc, device.corrected_now(device_now_ms));
-            device.last_hlc = clock.last();
-            meta.put(&to_js(&device)?, Some(&key(META_DEVICE))).await?;
+            observe_server_clock(&meta, server, device_now_ms).await?;
             Ok(touched)
         })
         .await

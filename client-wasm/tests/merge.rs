@@ -49,7 +49,7 @@ async fn pulled_and_local_writes_merge_by_lww_and_each_student_shows_where_it_st
         remote(2, Status::Excused, T as u64 - 1_000),
     ];
     store
-        .apply_pull(&theirs, "cursor-1", server_hlc(T as u64 + 6_000), T)
+        .apply_pull(&theirs, "cursor-1", &server_clock(T as u64 + 6_000), T)
         .await
         .expect("pull");
 
@@ -112,7 +112,7 @@ async fn pulled_and_local_writes_merge_by_lww_and_each_student_shows_where_it_st
 
     // The same page again changes nothing (merge is idempotent).
     store
-        .apply_pull(&theirs, "cursor-1", server_hlc(T as u64 + 6_000), T)
+        .apply_pull(&theirs, "cursor-1", &server_clock(T as u64 + 6_000), T)
         .await
         .expect("pull again");
     assert_eq!(store.register(register(1)).await.expect("register").0.local, expected);
@@ -132,7 +132,7 @@ async fn a_rejected_op_leaves_the_queue_stays_visible_and_stops_counting() {
         .apply_pull(
             &[remote(0, Status::Present, T as u64 - 10_000)],
             "c1",
-            server_hlc(T as u64),
+            &server_clock(T as u64),
             T,
         )
         .await
@@ -195,6 +195,36 @@ async fn a_rejected_op_leaves_the_queue_stays_visible_and_stops_counting() {
     db.finish().await;
 }
 
+/// The answer to a push whose first answer was lost: the server says `duplicate`, with the
+/// first receipt's code when it had refused the op.
+#[wasm_bindgen_test]
+async fn a_duplicate_of_a_refused_op_stays_rejected_and_one_of_a_stored_op_is_synced() {
+    let db = TestDb::open("duplicate").await;
+    let store = db.store();
+    store
+        .record(register(1), T, |_| {
+            Ok(vec![
+                common::status(student(0), Status::Absent),
+                common::status(student(1), Status::Absent),
+            ])
+        })
+        .await
+        .expect("record");
+    let batch = store.next_batch(500, usize::MAX).await.expect("batch");
+    let mut response = answer(&batch, |_| Outcome::Duplicate, T as u64);
+    response.results[0].code = Some(ErrorCode::RegisterLocked);
+    let applied = store.apply_push(&batch, &response, T).await.expect("answer");
+    assert_eq!((applied.rejected, applied.synced), (1, 1));
+    let (record, _) = store.register(register(1)).await.expect("register");
+    assert!(
+        !record.server.marks.contains_key(&student(0)),
+        "a refused op never counts as stored"
+    );
+    assert_eq!(record.server.marks[&student(1)].status(), Some(Status::Absent));
+    assert_eq!(store.rejected().await.expect("list")[0].op_id, batch[0].op_id);
+    db.finish().await;
+}
+
 #[wasm_bindgen_test]
 async fn a_clock_running_ahead_is_restamped_then_corrected() {
     let db = TestDb::open("clock").await;
@@ -242,6 +272,23 @@ async fn a_clock_running_ahead_is_restamped_then_corrected() {
         .expect("record");
     assert_eq!(corrected[0].change.hlc.wall_ms, T as u64 + 1_000);
     assert_eq!(corrected[0].change.hlc.node, device.node);
+
+    // Answers without a report still measure the offset from the server's time...
+    store
+        .apply_pull(&[], "c2", &server_clock(T as u64 + 2_000), T + hour + 2_000.0)
+        .await
+        .expect("pull");
+    assert_eq!(store.device().await.expect("device").clock_offset_ms, hour as i64);
+    // ...so once someone fixes the tablet's clock, the correction goes away.
+    store
+        .apply_pull(&[], "c3", &server_clock(T as u64 + 3_000), T + 3_500.0)
+        .await
+        .expect("pull");
+    assert_eq!(
+        store.device().await.expect("device").clock_offset_ms,
+        0,
+        "within the dead band"
+    );
     db.finish().await;
 }
 

@@ -152,6 +152,15 @@ pub fn server_hlc(wall_ms: u64) -> Hlc {
     }
 }
 
+/// The clock part of a pull answer at `wall_ms`.
+pub fn server_clock(wall_ms: u64) -> rollcall_client::store::ServerClock {
+    rollcall_client::store::ServerClock {
+        hlc: server_hlc(wall_ms),
+        time: chrono::DateTime::from_timestamp_millis(wall_ms as i64).expect("a real time"),
+        reported_offset_ms: None,
+    }
+}
+
 /// The server's answer giving every op of `batch` the outcome `outcome(i)`.
 pub fn answer(batch: &[OpRecord], outcome: impl Fn(usize) -> Outcome, server_wall_ms: u64) -> PushResponse {
     PushResponse {
