@@ -50,10 +50,11 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new() -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
+        // `cargo run` sets CARGO_MANIFEST_DIR for the running xtask too; prefer it to the compile-time value,
+        // which goes stale when a checkout is moved or copied together with its target/.
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let root = manifest_dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         let cargo_home = std::env::var_os("CARGO_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))

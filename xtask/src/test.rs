@@ -63,8 +63,8 @@ fn wasm_tests(ctx: &Ctx, toolchain: wasm::WasmToolchain, browser: &Browser) -> R
     ctx.run(
         &mut test,
         "cargo test --target wasm32-unknown-unknown",
-        "a failing test is named above; a chromedriver error usually means chromium and chromium-driver are \
-         different builds (`apt-get install chromium chromium-driver` updates both)",
+        "the compiler error or failing test is named above; a chromedriver error usually means chromium and \
+         chromium-driver are different builds (`apt-get install chromium chromium-driver` updates both)",
     )
 }
 
