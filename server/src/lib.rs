@@ -1,1 +1,252 @@
-//! Rollcall's sync server (placeholder until the server issue lands).
+//! Rollcall's sync server: the HTTP API of DESIGN.md ("Sync protocol v1") over SQLite or
+//! PostgreSQL, plus the embedded web app.
+//!
+//! The binary `rollcall` is a thin wrapper around [`cli::main`]; tests start the real server with
+//! [`launch`] on `127.0.0.1:0`. Merge rules, validation and error codes come from `shared` and
+//! must not be re-implemented here: this crate stores, authorizes and serves.
+
+pub mod auth;
+pub mod authz;
+pub mod cli;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod locks;
+pub mod openapi;
+pub mod passwords;
+pub mod roster;
+pub mod schema;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod sync;
+pub mod throttle;
+pub mod tokens;
+pub mod web;
+pub mod writer;
+
+use crate::db::Db;
+use crate::error::AppError;
+use crate::events::EventHub;
+use crate::settings::Settings;
+use crate::state::{AppState, ServerClock};
+use crate::writer::{PushWriter, WriterContext};
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web as aw};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Every path the server answers, as the OpenAPI document must list them.
+pub const ROUTES: &[&str] = &[
+    "/api/v1/auth/login",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/logout",
+    "/api/v1/roster",
+    "/api/v1/sync/push",
+    "/api/v1/sync/pull",
+    "/api/v1/events",
+    "/api/v1/admin/locks",
+    "/api/v1/admin/locks/{id}/reopen",
+    "/api/openapi.json",
+    "/healthz",
+];
+
+/// Largest JSON body of the small endpoints (login, locks); push has its own 1 MiB limit.
+const SMALL_JSON_LIMIT: usize = 64 * 1024;
+
+/// Registers every route.
+pub fn config(cfg: &mut aw::ServiceConfig) {
+    cfg.service(
+        aw::scope("/api/v1")
+            .route("/auth/login", aw::post().to(auth::login_user))
+            .route("/auth/refresh", aw::post().to(auth::refresh_session))
+            .route("/auth/logout", aw::post().to(auth::logout_session))
+            .route("/roster", aw::get().to(roster::get_roster))
+            .route("/sync/push", aw::post().to(sync::push_ops))
+            .route("/sync/pull", aw::get().to(sync::pull_changes))
+            .route("/events", aw::get().to(events::stream_events))
+            .route("/admin/locks", aw::post().to(locks::create_lock))
+            .route("/admin/locks", aw::get().to(locks::list_locks))
+            .route("/admin/locks/{id}/reopen", aw::post().to(locks::reopen_lock)),
+    )
+    .route("/api/openapi.json", aw::get().to(openapi::get_openapi))
+    .route("/healthz", aw::get().to(web::get_health))
+    .route("/", aw::get().to(web::get_asset))
+    .route("/{path:.*}", aw::get().to(web::get_asset));
+}
+
+/// Makes extractor errors (bad JSON, bad query, bad path) answer in the API's error format.
+fn extractor_errors(cfg: &mut aw::ServiceConfig) {
+    cfg.app_data(
+        aw::JsonConfig::default()
+            .limit(SMALL_JSON_LIMIT)
+            .error_handler(|error, _| {
+                use actix_web::error::JsonPayloadError;
+                match error {
+                    JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                        AppError::PayloadTooLarge(format!("this body may be at most {SMALL_JSON_LIMIT} bytes"))
+                    }
+                    JsonPayloadError::ContentType => {
+                        AppError::BadRequest("send the body as JSON with `Content-Type: application/json`".to_owned())
+                    }
+                    other => AppError::BadRequest(format!("the body is not what this endpoint takes: {other}")),
+                }
+                .into()
+            }),
+    )
+    .app_data(
+        aw::QueryConfig::default()
+            .error_handler(|error, _| AppError::BadRequest(format!("bad query parameters: {error}")).into()),
+    )
+    .app_data(
+        aw::PathConfig::default().error_handler(|error, _| AppError::BadRequest(format!("bad path: {error}")).into()),
+    );
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("{0}")]
+    Settings(#[from] settings::SettingsError),
+    #[error("{0}")]
+    Database(#[from] db::OpenError),
+    #[error("cannot read or create the token signing key in {dir}: {source}")]
+    SigningKey { dir: String, source: std::io::Error },
+    #[error("cannot start the HTTP server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Stops a running server gracefully: event streams end, in-flight requests (pushes
+/// included) finish, then the writer commits what is queued and stops.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    server: ServerHandle,
+    events: EventHub,
+}
+
+impl StopHandle {
+    pub async fn stop(&self) {
+        self.events.close();
+        self.server.stop(true).await;
+    }
+}
+
+/// A started server.
+pub struct RunningServer {
+    /// Where it listens (useful with port 0).
+    pub addr: SocketAddr,
+    server: actix_web::dev::Server,
+    stop: StopHandle,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Serves until stopped, then waits for the writer to finish its last commit.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let writer = self.writer;
+        // Every handle on the queue is gone once the workers have stopped; the thread ends
+        // after answering what was queued.
+        let _ = actix_web::rt::task::spawn_blocking(move || writer.join()).await;
+        tracing::info!("server stopped");
+        result
+    }
+}
+
+/// Opens the database (migrating it), loads or creates the signing key and starts serving on
+/// `listener`. Must be called inside an actix system (`actix_web::rt::System`).
+pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer, LaunchError> {
+    settings.validate()?;
+    let started = Instant::now();
+    let db = Db::open(settings.db_url(), settings.db_pool_size)?;
+    let keys = tokens::TokenKeys::from_settings(&settings).map_err(|source| LaunchError::SigningKey {
+        dir: settings.data_dir.display().to_string(),
+        source,
+    })?;
+    let clock = Arc::new(ServerClock::default());
+    let events = EventHub::default();
+    let (writer, writer_thread) = PushWriter::start(WriterContext {
+        db: db.clone(),
+        clock: clock.clone(),
+        events: events.clone(),
+        max_clock_drift: settings.max_clock_drift,
+        group_commit_max_ops: settings.group_commit_max_ops,
+    })?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        database = %db.url().describe(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "rollcall is listening"
+    );
+    let workers = if settings.workers == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        settings.workers
+    };
+    let throttle = throttle::LoginThrottle::new(&settings);
+    let state = aw::Data::new(AppState {
+        settings,
+        db,
+        keys,
+        clock,
+        throttle,
+        writer,
+        events: events.clone(),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(extractor_errors)
+            .configure(config)
+            .default_service(aw::to(web::not_found))
+            .wrap(actix_web::middleware::Compress::default())
+            .wrap(web::security_headers())
+            .wrap_fn(|req, srv| {
+                let method = req.method().clone();
+                let path = req.path().to_owned();
+                let started = Instant::now();
+                let response = actix_web::dev::Service::call(srv, req);
+                async move {
+                    let response = response.await?;
+                    tracing::debug!(
+                        %method,
+                        %path,
+                        status = response.status().as_u16(),
+                        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                        "request"
+                    );
+                    Ok(response)
+                }
+            })
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(Duration::from_secs(30).as_secs())
+    .listen(listener)?
+    .run();
+    let stop = StopHandle {
+        server: server.handle(),
+        events,
+    };
+    Ok(RunningServer {
+        addr,
+        server,
+        stop,
+        writer: writer_thread,
+    })
+}

@@ -1,0 +1,335 @@
+//! Database access on SQLite (the default, a file in the data directory) or PostgreSQL, picked by
+//! URL. Everything backend-specific lives here: connection settings, migrations, and how a write
+//! transaction starts.
+//!
+//! Diesel is synchronous: every call runs on a blocking thread ([`Db::run`]) or on the push
+//! writer's own thread, never on an async worker.
+
+use crate::error::AppError;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[cfg(feature = "sqlite")]
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+#[cfg(feature = "postgres")]
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// How long a SQLite connection waits for another writer before giving up. Group commits are
+/// short; this only bites when the disk stalls.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+/// The key of the PostgreSQL advisory lock that serializes writers (see [`write_transaction`]).
+/// Any fixed number works; this one spells "rollcall" in ASCII.
+#[cfg(feature = "postgres")]
+const WRITE_LOCK_KEY: i64 = 0x726f_6c6c_6361_6c6c;
+
+/// Runs the same diesel code on the concrete connection inside a [`DbConnection`], for the
+/// few statements `MultiConnection` cannot express (multi-row inserts). The body is
+/// type-checked once per backend, so it is written once and stays identical.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$inner:ident| $body:expr) => {
+        match $conn {
+            #[cfg(feature = "postgres")]
+            $crate::db::DbConnection::Pg($inner) => $body,
+            #[cfg(feature = "sqlite")]
+            $crate::db::DbConnection::Sqlite($inner) => $body,
+        }
+    };
+}
+
+/// One connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    #[cfg(feature = "postgres")]
+    Pg(diesel::PgConnection),
+    #[cfg(feature = "sqlite")]
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            #[cfg(feature = "postgres")]
+            DbConnection::Pg(_) => f.write_str("DbConnection::Pg"),
+            #[cfg(feature = "sqlite")]
+            DbConnection::Sqlite(_) => f.write_str("DbConnection::Sqlite"),
+        }
+    }
+}
+
+/// Which database a URL names.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// `sqlite://PATH`, `sqlite:PATH` or a plain file path.
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`. May hold a password: never printed.
+    Postgres(String),
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbUrl::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            DbUrl::Postgres(_) => f.write_str("Postgres(<redacted>)"),
+        }
+    }
+}
+
+impl DbUrl {
+    /// Reads a database URL; `None` means the SQLite file in the data directory.
+    pub fn parse(url: Option<&str>, data_dir: &Path) -> DbUrl {
+        match url {
+            None => DbUrl::Sqlite(data_dir.join("rollcall.db")),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                DbUrl::Postgres(url.to_owned())
+            }
+            Some(url) => {
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))
+                    .unwrap_or(url);
+                DbUrl::Sqlite(PathBuf::from(path))
+            }
+        }
+    }
+
+    /// A description safe for logs: the SQLite path, or the PostgreSQL host and database
+    /// without user or password.
+    pub fn describe(&self) -> String {
+        match self {
+            DbUrl::Sqlite(path) => format!("SQLite at {}", path.display()),
+            DbUrl::Postgres(url) => {
+                let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                let host_and_db = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, rest)| rest);
+                let without_params = host_and_db.split('?').next().unwrap_or(host_and_db);
+                format!("PostgreSQL at {without_params}")
+            }
+        }
+    }
+
+    /// Opens one connection with this project's settings applied.
+    pub fn connect(&self) -> Result<DbConnection, ConnectError> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            DbUrl::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
+                // busy_timeout first, so that the other PRAGMAs already wait for a busy file.
+                // synchronous=FULL: in WAL mode the log is fsynced at every commit, so an
+                // acknowledged push survives a power cut. foreign_keys is per connection.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+                     PRAGMA synchronous = FULL;
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA cache_size = -32768;
+                     PRAGMA temp_store = MEMORY;"
+                ))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            #[cfg(feature = "postgres")]
+            DbUrl::Postgres(url) => Ok(DbConnection::Pg(diesel::PgConnection::establish(url)?)),
+            #[allow(unreachable_patterns)]
+            _ => Err(ConnectError::BackendNotBuilt(self.describe())),
+        }
+    }
+}
+
+/// A connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot open the database: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("cannot set up the database connection: {0}")]
+    Setup(#[from] diesel::result::Error),
+    #[error("this rollcall binary was built without support for {0}; rebuild with that cargo feature")]
+    BackendNotBuilt(String),
+}
+
+/// The connection pool's manager: opens connections through [`DbUrl::connect`].
+#[derive(Debug)]
+pub struct DbManager {
+    url: DbUrl,
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectError> {
+        self.url.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1").map_err(ConnectError::Setup)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+pub type PooledConnection = r2d2::PooledConnection<DbManager>;
+
+/// The database: where it is, and a pool of connections for reads and small writes. The push
+/// writer has a connection of its own ([`Db::connect`]).
+#[derive(Clone)]
+pub struct Db {
+    url: DbUrl,
+    pool: r2d2::Pool<DbManager>,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+/// The database could not be made ready at start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot switch SQLite to write-ahead logging: {0}")]
+    Wal(diesel::result::Error),
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migrate(String),
+    #[error("cannot build the connection pool: {0}")]
+    Pool(#[from] r2d2::PoolError),
+}
+
+impl Db {
+    /// Opens the database, brings its schema up to date and builds the pool.
+    pub fn open(url: DbUrl, pool_size: u32) -> Result<Db, OpenError> {
+        if let DbUrl::Sqlite(path) = &url
+            && let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let mut conn = url.connect()?;
+        migrate(&mut conn)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(DbManager { url: url.clone() })?;
+        Ok(Db { url, pool })
+    }
+
+    /// Where the database is.
+    pub fn url(&self) -> &DbUrl {
+        &self.url
+    }
+
+    /// A dedicated connection outside the pool.
+    pub fn connect(&self) -> Result<DbConnection, ConnectError> {
+        self.url.connect()
+    }
+
+    /// A pooled connection, for code that already runs on a blocking thread.
+    pub fn get(&self) -> Result<PooledConnection, AppError> {
+        self.pool.get().map_err(|e| {
+            AppError::Unavailable(format!(
+                "no database connection is free ({e}); if this persists, check that {} is reachable",
+                self.url.describe()
+            ))
+        })
+    }
+
+    /// Runs diesel code on a blocking thread with a pooled connection.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::web::block(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("a database task did not finish: {e}")))?
+    }
+}
+
+/// Applies the pending migrations of the connection's backend.
+fn migrate(conn: &mut DbConnection) -> Result<(), OpenError> {
+    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| OpenError::Migrate(e.to_string());
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(conn) => {
+            // WAL lets readers (pull, roster) go on while the writer commits. It is a property
+            // of the file, so it is set once here rather than on every connection.
+            conn.batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(OpenError::Wal)?;
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?;
+        }
+        #[cfg(feature = "postgres")]
+        DbConnection::Pg(conn) => {
+            // Several servers may start at once on one database: the session lock makes them
+            // migrate one after the other.
+            conn.batch_execute(&format!("SELECT pg_advisory_lock({WRITE_LOCK_KEY})"))
+                .map_err(|e| OpenError::Migrate(e.to_string()))?;
+            let result = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            conn.batch_execute(&format!("SELECT pg_advisory_unlock({WRITE_LOCK_KEY})"))
+                .map_err(|e| OpenError::Migrate(e.to_string()))?;
+            result.map_err(migration_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` in a write transaction and commits it; rolls back if `f` fails.
+///
+/// Every write goes through here, so writers are serialized the same way on both backends:
+/// - SQLite: `BEGIN IMMEDIATE` takes the write lock up front (waiting out `busy_timeout`), so a
+///   transaction never fails half-way because another writer got in first.
+/// - PostgreSQL: a transaction-scoped advisory lock, held until commit. It makes the op log's
+///   `seq` order equal commit order across servers (see the migration) and orders every write
+///   after the authorization data the push writer checked against.
+///
+/// Nested `conn.transaction(…)` calls inside `f` become savepoints.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
+        #[cfg(feature = "postgres")]
+        DbConnection::Pg(inner) => {
+            AnsiTransactionManager::begin_transaction(inner)?;
+            if let Err(e) = inner.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")) {
+                let _ = AnsiTransactionManager::rollback_transaction(inner);
+                return Err(e.into());
+            }
+        }
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The original error says what went wrong; a failed rollback adds nothing to it.
+            let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+            Err(error)
+        }
+    }
+}
+
+/// Milliseconds since the epoch, as stored in the database.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,288 @@
+//! `/api/v1/admin/locks`: the office seals a date range, for the whole school or one class, so
+//! finished registers stop changing; ops on a sealed register are rejected with
+//! `REGISTER_LOCKED` (see `authz`). A lock is never deleted: it is reopened with a reason, and
+//! both stay on record.
+
+use crate::auth::AdminUser;
+use crate::db::{DbConnection, now_ms, write_transaction};
+use crate::error::AppError;
+use crate::schema::{classes, locks};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use rollcall_shared::{ClassId, Hlc, UserId};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use utoipa::ToSchema;
+
+/// Longest reason text, in characters.
+const MAX_REASON_CHARS: usize = 500;
+
+/// `POST /api/v1/admin/locks` body. Changing it changes the API.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateLockRequest {
+    /// Lock only this class; absent to lock the whole school.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub class_id: Option<ClassId>,
+    /// First locked date (inclusive).
+    #[schema(value_type = String, format = Date, example = "2026-11-16")]
+    pub from: NaiveDate,
+    /// Last locked date (inclusive).
+    #[schema(value_type = String, format = Date, example = "2026-11-20")]
+    pub until: NaiveDate,
+    /// Why, for the record (e.g. "week closed for the census").
+    pub reason: String,
+}
+
+/// `POST /api/v1/admin/locks/{id}/reopen` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReopenLockRequest {
+    /// Why the registers may change again.
+    pub reason: String,
+}
+
+/// A lock as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LockInfo {
+    pub id: uuid::Uuid,
+    /// Absent for a whole-school lock.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub class_id: Option<ClassId>,
+    #[schema(value_type = String, format = Date)]
+    pub from: NaiveDate,
+    #[schema(value_type = String, format = Date)]
+    pub until: NaiveDate,
+    pub reason: String,
+    /// The server's HLC when the lock was made.
+    #[schema(value_type = String, example = "1763719200000-0000-9f2c4a1b7d3e5f60")]
+    pub locked_hlc: Hlc,
+    #[schema(value_type = uuid::Uuid)]
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    /// Whether the lock still applies (it has not been reopened).
+    pub active: bool,
+    pub reopened_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub reopened_by: Option<UserId>,
+    pub reopen_reason: Option<String>,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = locks)]
+struct LockRow {
+    id: String,
+    school_id: String,
+    class_id: Option<String>,
+    from_date: String,
+    until_date: String,
+    reason: String,
+    locked_hlc: String,
+    created_by: String,
+    created_at: i64,
+    reopened_at: Option<i64>,
+    reopened_by: Option<String>,
+    reopen_reason: Option<String>,
+}
+
+impl LockRow {
+    fn info(self) -> Result<LockInfo, AppError> {
+        let corrupt = |what: &str| AppError::Internal(format!("lock {} has a bad {what} in the database", self.id));
+        let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt("time"));
+        let date = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| corrupt("date"));
+        Ok(LockInfo {
+            id: uuid::Uuid::from_str(&self.id).map_err(|_| corrupt("id"))?,
+            class_id: self
+                .class_id
+                .as_deref()
+                .map(ClassId::from_str)
+                .transpose()
+                .map_err(|_| corrupt("class id"))?,
+            from: date(&self.from_date)?,
+            until: date(&self.until_date)?,
+            locked_hlc: Hlc::from_str(&self.locked_hlc).map_err(|_| corrupt("HLC"))?,
+            created_by: UserId::from_str(&self.created_by).map_err(|_| corrupt("creator"))?,
+            created_at: time(self.created_at)?,
+            active: self.reopened_at.is_none(),
+            reopened_at: self.reopened_at.map(time).transpose()?,
+            reopened_by: self
+                .reopened_by
+                .as_deref()
+                .map(UserId::from_str)
+                .transpose()
+                .map_err(|_| corrupt("reopener"))?,
+            reopen_reason: self.reopen_reason.clone(),
+            reason: self.reason,
+        })
+    }
+}
+
+fn check_reason(reason: &str) -> Result<String, AppError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::BadRequest("give a reason: it is kept on record".to_owned()));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::BadRequest(format!(
+            "a reason may be at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(reason.to_owned())
+}
+
+/// `POST /api/v1/admin/locks`
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/locks",
+    tag = "admin",
+    request_body = CreateLockRequest,
+    responses(
+        (status = 201, description = "Locked: ops on these registers are now rejected with REGISTER_LOCKED", body = LockInfo),
+        (status = 400, description = "Malformed body, until before from, empty reason, or a class of another school (BAD_REQUEST)", body = crate::openapi::ErrorBodyDoc),
+        (status = 401, description = "No or bad token", body = crate::openapi::ErrorBodyDoc),
+        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::openapi::ErrorBodyDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_lock(
+    AdminUser(admin): AdminUser,
+    state: web::Data<AppState>,
+    body: web::Json<CreateLockRequest>,
+) -> Result<HttpResponse, AppError> {
+    let request = body.into_inner();
+    if request.until < request.from {
+        return Err(AppError::BadRequest("until must not be before from".to_owned()));
+    }
+    let reason = check_reason(&request.reason)?;
+    let locked_hlc = state.clock.stamp(Utc::now());
+    let row = LockRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        school_id: admin.school_id.to_string(),
+        class_id: request.class_id.map(|id| id.to_string()),
+        from_date: request.from.format("%Y-%m-%d").to_string(),
+        until_date: request.until.format("%Y-%m-%d").to_string(),
+        reason,
+        locked_hlc: locked_hlc.to_string(),
+        created_by: admin.id.to_string(),
+        created_at: now_ms(),
+        reopened_at: None,
+        reopened_by: None,
+        reopen_reason: None,
+    };
+    let row = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                if let Some(class_id) = &row.class_id {
+                    let in_school = classes::table
+                        .find(class_id)
+                        .filter(classes::school_id.eq(&row.school_id))
+                        .count()
+                        .get_result::<i64>(conn)?;
+                    if in_school == 0 {
+                        return Err(AppError::BadRequest(format!(
+                            "class {class_id} is not a class of your school"
+                        )));
+                    }
+                }
+                diesel::insert_into(locks::table).values(&row).execute(conn)?;
+                Ok(row)
+            })
+        })
+        .await?;
+    tracing::info!(lock = %row.id, from = %row.from_date, until = %row.until_date, "registers locked");
+    Ok(HttpResponse::Created().json(row.info()?))
+}
+
+/// `GET /api/v1/admin/locks`
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/locks",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every lock of the school, reopened ones included, latest dates first", body = Vec<LockInfo>),
+        (status = 401, description = "No or bad token", body = crate::openapi::ErrorBodyDoc),
+        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::openapi::ErrorBodyDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_locks(
+    AdminUser(admin): AdminUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Vec<LockInfo>>, AppError> {
+    let school_id = admin.school_id.to_string();
+    let rows = state
+        .db
+        .run(move |conn| {
+            Ok(locks::table
+                .filter(locks::school_id.eq(school_id))
+                .order((locks::from_date.desc(), locks::created_at.desc()))
+                .select(LockRow::as_select())
+                .load(conn)?)
+        })
+        .await?;
+    Ok(web::Json(
+        rows.into_iter().map(LockRow::info).collect::<Result<_, _>>()?,
+    ))
+}
+
+/// `POST /api/v1/admin/locks/{id}/reopen`
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/locks/{id}/reopen",
+    tag = "admin",
+    params(("id" = uuid::Uuid, Path, description = "The lock")),
+    request_body = ReopenLockRequest,
+    responses(
+        (status = 200, description = "Reopened: the registers take ops again", body = LockInfo),
+        (status = 400, description = "Malformed body or empty reason (BAD_REQUEST)", body = crate::openapi::ErrorBodyDoc),
+        (status = 401, description = "No or bad token", body = crate::openapi::ErrorBodyDoc),
+        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::openapi::ErrorBodyDoc),
+        (status = 404, description = "No such lock in your school (NOT_FOUND)", body = crate::openapi::ErrorBodyDoc),
+        (status = 409, description = "Already reopened (CONFLICT)", body = crate::openapi::ErrorBodyDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reopen_lock(
+    AdminUser(admin): AdminUser,
+    state: web::Data<AppState>,
+    path: web::Path<uuid::Uuid>,
+    body: web::Json<ReopenLockRequest>,
+) -> Result<web::Json<LockInfo>, AppError> {
+    let reason = check_reason(&body.reason)?;
+    let lock_id = path.into_inner().to_string();
+    let row = state
+        .db
+        .run(move |conn| write_transaction(conn, |conn| reopen(conn, &admin, &lock_id, reason)))
+        .await?;
+    tracing::info!(lock = %row.id, "registers reopened");
+    Ok(web::Json(row.info()?))
+}
+
+fn reopen(
+    conn: &mut DbConnection,
+    admin: &crate::auth::AuthUser,
+    lock_id: &str,
+    reason: String,
+) -> Result<LockRow, AppError> {
+    let school_id = admin.school_id.to_string();
+    let existing = locks::table
+        .find(lock_id)
+        .filter(locks::school_id.eq(&school_id))
+        .select(LockRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::NotFound(format!("there is no lock {lock_id} in your school")))?;
+    if existing.reopened_at.is_some() {
+        return Err(AppError::Conflict(format!("lock {lock_id} was already reopened")));
+    }
+    diesel::update(locks::table.find(lock_id))
+        .set((
+            locks::reopened_at.eq(now_ms()),
+            locks::reopened_by.eq(admin.id.to_string()),
+            locks::reopen_reason.eq(reason),
+        ))
+        .execute(conn)?;
+    Ok(locks::table.find(lock_id).select(LockRow::as_select()).first(conn)?)
+}

@@ -1,0 +1,239 @@
+//! Rows of the merged attendance state and of the op log, and their conversion to and from the
+//! `shared` merge types. The merge itself is `shared`'s; this module only loads and saves.
+
+use crate::db::DbConnection;
+use crate::schema::{marks, op_log, register_submissions};
+use diesel::prelude::*;
+use rollcall_shared::merge::Lww;
+use rollcall_shared::{Hlc, MarkState, RegisterKey, RegisterState, SchoolId, Status, StudentId};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bind-parameter limits.
+const INSERT_CHUNK: usize = 500;
+
+/// One student's mark as stored: each field with the HLC that set it.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = marks, primary_key(class_id, date, period, student_id))]
+#[diesel(treat_none_as_default_value = false, treat_none_as_null = true)]
+pub struct MarkRow {
+    pub school_id: String,
+    pub class_id: String,
+    pub date: String,
+    pub period: i32,
+    pub student_id: String,
+    pub status: Option<String>,
+    pub status_hlc: Option<String>,
+    pub minutes_late: Option<i32>,
+    pub minutes_late_hlc: Option<String>,
+    pub note: Option<String>,
+    pub note_hlc: Option<String>,
+}
+
+/// A register's "attendance taken" as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = register_submissions, primary_key(class_id, date, period))]
+pub struct SubmissionRow {
+    pub school_id: String,
+    pub class_id: String,
+    pub date: String,
+    pub period: i32,
+    pub submitted: i32,
+    pub submitted_hlc: String,
+}
+
+/// One received op as logged. Never updated.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = op_log, treat_none_as_default_value = false)]
+pub struct OpLogRow {
+    pub op_id: String,
+    pub school_id: String,
+    pub user_id: String,
+    pub device_id: String,
+    pub device_time: i64,
+    pub device_hlc: String,
+    pub hlc: Option<String>,
+    pub received_at: i64,
+    pub class_id: String,
+    pub date: String,
+    pub period: i64,
+    pub student_id: Option<String>,
+    pub field: String,
+    pub value: String,
+    pub outcome: String,
+    pub code: Option<String>,
+    pub detail: Option<String>,
+    pub message: Option<String>,
+    pub clock_skewed: i32,
+}
+
+fn corrupt(what: &str, text: &str) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(format!("bad {what} {text:?} in the database").into())
+}
+
+fn lww<T>(value: Option<T>, hlc: Option<&str>) -> QueryResult<Option<Lww<T>>> {
+    match (value, hlc) {
+        (Some(value), Some(hlc)) => Ok(Some(Lww {
+            value,
+            hlc: Hlc::from_str(hlc).map_err(|_| corrupt("HLC", hlc))?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+fn date_text(key: &RegisterKey) -> String {
+    key.date.format("%Y-%m-%d").to_string()
+}
+
+/// A register's stored state, and which rows already exist (so saving knows insert from update).
+#[derive(Debug, Default)]
+pub struct StoredRegister {
+    pub state: RegisterState,
+    pub existing_marks: std::collections::BTreeSet<StudentId>,
+    pub submission_exists: bool,
+}
+
+/// Loads one register's marks and submission.
+pub fn load_register(conn: &mut DbConnection, key: &RegisterKey) -> QueryResult<StoredRegister> {
+    let class_id = key.class_id.to_string();
+    let date = date_text(key);
+    let period = i32::from(key.period);
+    let rows = marks::table
+        .filter(marks::class_id.eq(&class_id))
+        .filter(marks::date.eq(&date))
+        .filter(marks::period.eq(period))
+        .select(MarkRow::as_select())
+        .load(conn)?;
+    let mut stored = StoredRegister::default();
+    for row in rows {
+        let student_id = StudentId::from_str(&row.student_id).map_err(|_| corrupt("student id", &row.student_id))?;
+        let status = row
+            .status
+            .as_deref()
+            .map(|text| Status::from_str(text).map_err(|_| corrupt("status", text)))
+            .transpose()?;
+        let minutes_late = match (row.minutes_late, row.minutes_late_hlc.is_some()) {
+            (Some(minutes), true) => Some(Some(
+                u16::try_from(minutes).map_err(|_| corrupt("minutes late", &minutes.to_string()))?,
+            )),
+            (None, true) => Some(None),
+            (_, false) => None,
+        };
+        let mark = MarkState {
+            status: lww(status, row.status_hlc.as_deref())?,
+            minutes_late: lww(minutes_late, row.minutes_late_hlc.as_deref())?,
+            note: lww(row.note, row.note_hlc.as_deref())?,
+        };
+        stored.existing_marks.insert(student_id);
+        stored.state.marks.insert(student_id, mark);
+    }
+    let submission = register_submissions::table
+        .filter(register_submissions::class_id.eq(&class_id))
+        .filter(register_submissions::date.eq(&date))
+        .filter(register_submissions::period.eq(period))
+        .select((register_submissions::submitted, register_submissions::submitted_hlc))
+        .first::<(i32, String)>(conn)
+        .optional()?;
+    if let Some((submitted, hlc)) = submission {
+        stored.submission_exists = true;
+        stored.state.submitted = lww(Some(submitted != 0), Some(&hlc))?;
+    }
+    Ok(stored)
+}
+
+fn mark_row(school_id: SchoolId, key: &RegisterKey, student_id: StudentId, mark: &MarkState) -> MarkRow {
+    let text = |hlc: &Hlc| hlc.to_string();
+    MarkRow {
+        school_id: school_id.to_string(),
+        class_id: key.class_id.to_string(),
+        date: date_text(key),
+        period: i32::from(key.period),
+        student_id: student_id.to_string(),
+        status: mark.status.as_ref().map(|s| s.value.as_str().to_owned()),
+        status_hlc: mark.status.as_ref().map(|s| text(&s.hlc)),
+        minutes_late: mark.minutes_late.as_ref().and_then(|m| m.value).map(i32::from),
+        minutes_late_hlc: mark.minutes_late.as_ref().map(|m| text(&m.hlc)),
+        note: mark.note.as_ref().map(|n| n.value.clone()),
+        note_hlc: mark.note.as_ref().map(|n| text(&n.hlc)),
+    }
+}
+
+/// Writes the marks (and submission) of a register that a merge changed.
+pub fn save_register(
+    conn: &mut DbConnection,
+    school_id: SchoolId,
+    key: &RegisterKey,
+    stored: &StoredRegister,
+    changed_students: &std::collections::BTreeSet<StudentId>,
+    submission_changed: bool,
+) -> QueryResult<()> {
+    let mut new_rows = Vec::new();
+    for student_id in changed_students {
+        let Some(mark) = stored.state.marks.get(student_id) else {
+            continue;
+        };
+        let row = mark_row(school_id, key, *student_id, mark);
+        if stored.existing_marks.contains(student_id) {
+            diesel::update(marks::table.find((&row.class_id, &row.date, row.period, &row.student_id)))
+                .set(&row)
+                .execute(conn)?;
+        } else {
+            new_rows.push(row);
+        }
+    }
+    for chunk in new_rows.chunks(INSERT_CHUNK) {
+        crate::on_backend!(conn, |inner| diesel::insert_into(marks::table)
+            .values(chunk)
+            .execute(inner))?;
+    }
+    if submission_changed && let Some(submitted) = &stored.state.submitted {
+        let row = SubmissionRow {
+            school_id: school_id.to_string(),
+            class_id: key.class_id.to_string(),
+            date: date_text(key),
+            period: i32::from(key.period),
+            submitted: i32::from(submitted.value),
+            submitted_hlc: submitted.hlc.to_string(),
+        };
+        if stored.submission_exists {
+            diesel::update(register_submissions::table.find((&row.class_id, &row.date, row.period)))
+                .set(&row)
+                .execute(conn)?;
+        } else {
+            diesel::insert_into(register_submissions::table)
+                .values(&row)
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends ops to the log.
+pub fn append_op_log(conn: &mut DbConnection, rows: &[OpLogRow]) -> QueryResult<()> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        crate::on_backend!(conn, |inner| diesel::insert_into(op_log::table)
+            .values(chunk)
+            .execute(inner))?;
+    }
+    Ok(())
+}
+
+/// For each op id already received, the outcome and code of its first receipt.
+pub fn first_receipts(
+    conn: &mut DbConnection,
+    op_ids: &[String],
+) -> QueryResult<BTreeMap<String, (String, Option<String>)>> {
+    let mut found = BTreeMap::new();
+    for chunk in op_ids.chunks(INSERT_CHUNK) {
+        // `outcome <> 'duplicate'` lets the database use the partial unique index on op_id.
+        let rows = op_log::table
+            .filter(op_log::op_id.eq_any(chunk))
+            .filter(op_log::outcome.ne("duplicate"))
+            .select((op_log::op_id, op_log::outcome, op_log::code))
+            .load::<(String, String, Option<String>)>(conn)?;
+        for (op_id, outcome, code) in rows {
+            found.insert(op_id, (outcome, code));
+        }
+    }
+    Ok(found)
+}

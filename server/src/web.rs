@@ -1,0 +1,107 @@
+//! The web app (www/) embedded in the binary, `/healthz`, and the JSON 404 for everything else.
+//!
+//! Release builds carry www/ inside the executable, so a school installs one file. Debug builds
+//! read www/ from disk, so edits show on reload.
+
+use crate::error::AppError;
+use crate::state::AppState;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::connection::SimpleConnection;
+use rust_embed::RustEmbed;
+use serde::Serialize;
+
+/// Content-Security-Policy for every response: scripts only from this server, WebAssembly
+/// allowed to compile, no inline script anywhere, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; \
+     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+#[derive(RustEmbed)]
+#[folder = "$CARGO_MANIFEST_DIR/../www"]
+#[allow_missing = true]
+struct WebApp;
+
+/// `GET /` and `GET /{path}`: a file of the web app, or 404.
+pub async fn get_asset(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let path = req.match_info().query("path").trim_start_matches('/');
+    let path = if path.is_empty() { "index.html" } else { path };
+    let Some(file) = WebApp::get(path) else {
+        return Err(AppError::NotFound(format!("there is no page or file at /{path}")));
+    };
+    // The hash is a strong validator: an unchanged file costs a 304 and no body.
+    let etag = format!("\"{}\"", base64_hash(&file.metadata.sha256_hash()));
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if matches {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, etag))
+        // Always revalidate: the service worker decides what to keep offline, and a new release
+        // must reach tablets at the next load.
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
+    if matches {
+        return Ok(response.finish());
+    }
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    Ok(response.content_type(mime.as_ref()).body(file.data.into_owned()))
+}
+
+fn base64_hash(hash: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` when the database answers.
+    status: &'static str,
+}
+
+/// `GET /healthz`
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The server and its database answer", body = Health),
+        (status = 503, description = "The database does not answer (UNAVAILABLE)", body = crate::openapi::ErrorBodyDoc),
+    )
+)]
+pub async fn get_health(state: web::Data<AppState>) -> Result<web::Json<Health>, AppError> {
+    state
+        .db
+        .run(|conn| {
+            conn.batch_execute("SELECT 1")
+                .map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))
+        })
+        .await?;
+    Ok(web::Json(Health { status: "ok" }))
+}
+
+/// Anything no route matched.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound(format!(
+        "there is nothing at {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Headers every response carries, errors and 404s included.
+pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            rollcall_shared::protocol::PROTOCOL_HEADER,
+            HeaderValue::from_static(rollcall_shared::protocol::PROTOCOL_VERSION),
+        ))
+        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+}

@@ -1,0 +1,407 @@
+//! The push writer: one thread that owns a database connection and applies pushes with group
+//! commit.
+//!
+//! Handlers parse and validate a push on the async workers, then queue it here and wait. The
+//! writer takes every push waiting in the queue (up to a limit) and applies them all in one
+//! write transaction, one savepoint per push, then commits once. A commit is one fsync however
+//! many pushes it carries, so throughput grows with load instead of stalling on the disk: while
+//! one group is being synced, the next one queues up.
+//!
+//! Each push stays atomic (its savepoint is all or nothing) and is answered only after the
+//! group's commit returned, i.e. once it is durable.
+
+use crate::auth::AuthUser;
+use crate::authz::AuthzSnapshot;
+use crate::db::{Db, DbConnection, write_transaction};
+use crate::error::AppError;
+use crate::events::{ChangeNotice, EventHub};
+use crate::state::{ServerClock, wall_ms};
+use crate::store::{self, OpLogRow, StoredRegister};
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use rollcall_shared::protocol::{OpResult, Outcome, PushResponse};
+use rollcall_shared::{ClassId, ErrorCode, MergeOutcome, NodeId, Op, RawOp, RegisterKey, SkewCheck, StudentId};
+use rollcall_shared::{ValidationCode, ValidationError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Pushes that may wait in the queue before handlers wait to enqueue (backpressure).
+const QUEUE_DEPTH: usize = 4096;
+
+/// An op as received, with the verdict of `shared`'s validation.
+#[derive(Debug)]
+pub struct CheckedOp {
+    pub raw: RawOp,
+    pub checked: Result<Op, ValidationError>,
+}
+
+impl CheckedOp {
+    pub fn new(raw: RawOp) -> Self {
+        let checked = raw.validate();
+        CheckedOp { raw, checked }
+    }
+}
+
+#[derive(Debug)]
+struct PushJob {
+    user: AuthUser,
+    device_id: NodeId,
+    ops: Vec<CheckedOp>,
+    reply: oneshot::Sender<Result<PushResponse, AppError>>,
+}
+
+/// What one applied push tells the rest of the server.
+struct JobOutcome {
+    response: PushResponse,
+    notice: Option<ChangeNotice>,
+}
+
+/// The handle handlers use to queue pushes.
+#[derive(Debug, Clone)]
+pub struct PushWriter {
+    queue: mpsc::Sender<PushJob>,
+}
+
+/// What the writer thread needs besides its queue.
+#[derive(Debug)]
+pub struct WriterContext {
+    pub db: Db,
+    pub clock: Arc<ServerClock>,
+    pub events: EventHub,
+    pub max_clock_drift: Duration,
+    pub group_commit_max_ops: usize,
+}
+
+impl PushWriter {
+    /// Starts the writer thread. It ends when every `PushWriter` clone is dropped and the queue
+    /// is drained, so pushes in flight at shutdown are still committed and answered.
+    pub fn start(context: WriterContext) -> std::io::Result<(PushWriter, std::thread::JoinHandle<()>)> {
+        let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let thread = std::thread::Builder::new()
+            .name("rollcall-writer".to_owned())
+            .spawn(move || run(receiver, context))?;
+        Ok((PushWriter { queue }, thread))
+    }
+
+    /// Queues a push and waits until it is committed.
+    pub async fn push(&self, user: AuthUser, device_id: NodeId, ops: Vec<CheckedOp>) -> Result<PushResponse, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(PushJob {
+                user,
+                device_id,
+                ops,
+                reply,
+            })
+            .await
+            .map_err(|_| AppError::Unavailable("the server is shutting down; retry in a moment".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal("the push writer stopped before answering".to_owned()))?
+    }
+}
+
+fn run(mut queue: mpsc::Receiver<PushJob>, context: WriterContext) {
+    let mut conn: Option<DbConnection> = None;
+    let mut snapshot = AuthzSnapshot::default();
+    while let Some(first) = queue.blocking_recv() {
+        let mut ops = first.ops.len();
+        let mut group = vec![first];
+        while ops < context.group_commit_max_ops {
+            match queue.try_recv() {
+                Ok(job) => {
+                    ops += job.ops.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let connection = match &mut conn {
+            Some(connection) => connection,
+            None => match context.db.connect() {
+                Ok(connection) => conn.insert(connection),
+                Err(e) => {
+                    tracing::error!(error = %e, "the push writer cannot reach the database");
+                    answer_all(group, || {
+                        AppError::Unavailable(format!("the database cannot be reached ({e}); retry later"))
+                    });
+                    std::thread::sleep(Duration::from_millis(500));
+                    continue;
+                }
+            },
+        };
+        let started = std::time::Instant::now();
+        match commit_group(connection, &mut snapshot, &group, &context) {
+            Ok(outcomes) => {
+                tracing::debug!(
+                    pushes = group.len(),
+                    ops,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "group committed"
+                );
+                for (job, outcome) in group.into_iter().zip(outcomes) {
+                    let answer = outcome.map(|JobOutcome { response, notice }| {
+                        if let Some(notice) = notice {
+                            context.events.publish(notice);
+                        }
+                        response
+                    });
+                    // The tablet may have given up waiting; its ops are committed all the same
+                    // and it will get `duplicate` when it retries.
+                    let _ = job.reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, pushes = group.len(), "a group commit failed; nothing in it was saved");
+                // Start the next group on a fresh connection and a fresh copy of the rules.
+                conn = None;
+                snapshot = AuthzSnapshot::default();
+                answer_all(group, || match &e {
+                    AppError::Unavailable(message) => AppError::Unavailable(message.clone()),
+                    _ => AppError::Unavailable(
+                        "the server could not save this push; nothing was changed: retry".to_owned(),
+                    ),
+                });
+            }
+        }
+    }
+    tracing::debug!("the push writer stopped");
+}
+
+fn answer_all(group: Vec<PushJob>, error: impl Fn() -> AppError) {
+    for job in group {
+        let _ = job.reply.send(Err(error()));
+    }
+}
+
+fn commit_group(
+    conn: &mut DbConnection,
+    snapshot: &mut AuthzSnapshot,
+    group: &[PushJob],
+    context: &WriterContext,
+) -> Result<Vec<Result<JobOutcome, AppError>>, AppError> {
+    let now = Utc::now();
+    write_transaction(conn, |conn| {
+        snapshot.refresh(conn)?;
+        let snapshot = &*snapshot;
+        Ok(group
+            .iter()
+            // A savepoint per push: one failing push leaves the others of the group intact.
+            .map(|job| conn.transaction(|conn| apply_push(conn, snapshot, job, now, context)))
+            .collect())
+    })
+}
+
+/// The register state being merged into, with what changed.
+#[derive(Default)]
+struct Touched {
+    stored: StoredRegister,
+    students: BTreeSet<StudentId>,
+    submission: bool,
+}
+
+fn apply_push(
+    conn: &mut DbConnection,
+    snapshot: &AuthzSnapshot,
+    job: &PushJob,
+    now: DateTime<Utc>,
+    context: &WriterContext,
+) -> Result<JobOutcome, AppError> {
+    if !snapshot.account_is_current(&job.user) {
+        return Err(AppError::Unauthorized(
+            "your account was changed or disabled after you signed in: sign in again".to_owned(),
+        ));
+    }
+    let now_ms = wall_ms(now);
+    let max_drift_ms = u64::try_from(context.max_clock_drift.as_millis()).unwrap_or(u64::MAX);
+    let op_ids: Vec<String> = job.ops.iter().map(|op| op.raw.op_id.to_string()).collect();
+    let mut seen = store::first_receipts(conn, &op_ids)?;
+    let mut registers: BTreeMap<RegisterKey, Touched> = BTreeMap::new();
+    let mut results = Vec::with_capacity(job.ops.len());
+    let mut log = Vec::with_capacity(job.ops.len());
+    let mut clock_offset_ms: Option<i64> = None;
+    let mut touched_classes = BTreeSet::<ClassId>::new();
+
+    for (op, op_id) in job.ops.iter().zip(&op_ids) {
+        let mut entry = LogEntry::new(job, op, now);
+        if let Some((first_outcome, first_code)) = seen.get(op_id) {
+            entry.outcome = Outcome::Duplicate;
+            entry.message = Some(match first_code {
+                Some(code) => format!("already received; it was {first_outcome} ({code})"),
+                None => format!("already received; it was {first_outcome}"),
+            });
+        } else {
+            match &op.checked {
+                Err(invalid) => entry.reject(ErrorCode::Validation, Some(invalid.code), invalid.message.clone()),
+                Ok(valid) => match snapshot.check(&job.user, valid) {
+                    Err(denied) => entry.reject(denied.code, None, denied.message),
+                    Ok(()) => {
+                        let skew = SkewCheck::check(valid.change.hlc, now_ms, max_drift_ms);
+                        let hlc = if skew.ahead {
+                            // DESIGN.md "Clock skew": never refuse, re-stamp at receipt, flag it,
+                            // and tell the device how far ahead it runs.
+                            clock_offset_ms = Some(clock_offset_ms.map_or(skew.offset_ms, |o| o.max(skew.offset_ms)));
+                            let restamped = context.clock.stamp(now);
+                            entry.restamped = Some(restamped);
+                            restamped
+                        } else {
+                            context.clock.observe(valid.change.hlc, now);
+                            valid.change.hlc
+                        };
+                        let key = valid.change.register;
+                        let touched = match registers.get_mut(&key) {
+                            Some(touched) => touched,
+                            None => registers.entry(key).or_insert(Touched {
+                                stored: store::load_register(conn, &key)?,
+                                ..Touched::default()
+                            }),
+                        };
+                        let merged = touched.stored.state.apply(valid.change.change.clone(), hlc);
+                        entry.hlc = Some(hlc);
+                        entry.outcome = match merged {
+                            // The very same write was already stored: it is the field's value.
+                            MergeOutcome::Applied | MergeOutcome::Unchanged => Outcome::Applied,
+                            MergeOutcome::Superseded => Outcome::Superseded,
+                        };
+                        if merged == MergeOutcome::Applied {
+                            match valid.change.change.student_id() {
+                                Some(student_id) => {
+                                    touched.students.insert(student_id);
+                                }
+                                None => touched.submission = true,
+                            }
+                        }
+                        if entry.outcome == Outcome::Applied {
+                            touched_classes.insert(key.class_id);
+                        }
+                    }
+                },
+            }
+            seen.insert(
+                op_id.clone(),
+                (
+                    outcome_text(entry.outcome).to_owned(),
+                    entry.code.map(|c| c.to_string()),
+                ),
+            );
+        }
+        results.push(entry.result(op));
+        log.push(entry.into_row(op_id));
+    }
+
+    for (key, touched) in &registers {
+        if !touched.students.is_empty() || touched.submission {
+            store::save_register(
+                conn,
+                job.user.school_id,
+                key,
+                &touched.stored,
+                &touched.students,
+                touched.submission,
+            )?;
+        }
+    }
+    store::append_op_log(conn, &log)?;
+
+    let notice = (!touched_classes.is_empty()).then(|| ChangeNotice {
+        school_id: job.user.school_id,
+        class_ids: touched_classes.into_iter().collect(),
+    });
+    Ok(JobOutcome {
+        response: PushResponse {
+            results,
+            server_hlc: context.clock.stamp(now),
+            server_time: now,
+            clock_offset_ms,
+        },
+        notice,
+    })
+}
+
+fn outcome_text(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Applied => "applied",
+        Outcome::Superseded => "superseded",
+        Outcome::Duplicate => "duplicate",
+        Outcome::Rejected => "rejected",
+    }
+}
+
+/// What becomes of one op: its answer to the device and its op log row.
+struct LogEntry {
+    row: OpLogRow,
+    outcome: Outcome,
+    code: Option<ErrorCode>,
+    detail: Option<ValidationCode>,
+    message: Option<String>,
+    hlc: Option<rollcall_shared::Hlc>,
+    restamped: Option<rollcall_shared::Hlc>,
+}
+
+impl LogEntry {
+    fn new(job: &PushJob, op: &CheckedOp, now: DateTime<Utc>) -> Self {
+        let raw = &op.raw;
+        LogEntry {
+            row: OpLogRow {
+                op_id: String::new(),
+                school_id: job.user.school_id.to_string(),
+                user_id: job.user.id.to_string(),
+                device_id: job.device_id.to_string(),
+                device_time: raw.device_time.timestamp_millis(),
+                device_hlc: raw.hlc.clone(),
+                hlc: None,
+                received_at: now.timestamp_millis(),
+                class_id: raw.class_id.to_string(),
+                date: raw.date.clone(),
+                period: raw.period,
+                student_id: raw.student_id.map(|id| id.to_string()),
+                field: raw.field.clone(),
+                value: raw.value.to_string(),
+                outcome: String::new(),
+                code: None,
+                detail: None,
+                message: None,
+                clock_skewed: 0,
+            },
+            outcome: Outcome::Rejected,
+            code: None,
+            detail: None,
+            message: None,
+            hlc: None,
+            restamped: None,
+        }
+    }
+
+    fn reject(&mut self, code: ErrorCode, detail: Option<ValidationCode>, message: String) {
+        self.outcome = Outcome::Rejected;
+        self.code = Some(code);
+        self.detail = detail;
+        self.message = Some(message);
+    }
+
+    fn result(&self, op: &CheckedOp) -> OpResult {
+        OpResult {
+            op_id: op.raw.op_id,
+            outcome: self.outcome,
+            code: self.code,
+            message: self.message.clone(),
+            detail: self.detail,
+            restamped_hlc: self.restamped,
+        }
+    }
+
+    fn into_row(self, op_id: &str) -> OpLogRow {
+        OpLogRow {
+            op_id: op_id.to_owned(),
+            hlc: self.hlc.map(|hlc| hlc.to_string()),
+            outcome: outcome_text(self.outcome).to_owned(),
+            code: self.code.map(|code| code.to_string()),
+            detail: self.detail.map(|detail| detail.to_string()),
+            message: self.message.filter(|_| self.outcome == Outcome::Rejected),
+            clock_skewed: i32::from(self.restamped.is_some()),
+            ..self.row
+        }
+    }
+}
