@@ -1,0 +1,121 @@
+// The wasm client core when the server goes away: marks keep being taken and stay durable
+// (even across a reload), sync attempts back off further and further, and when the server is
+// back everything flushes by itself, with no click.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  Api,
+  DEMO_PASSWORD,
+  call,
+  fieldKey,
+  isoDate,
+  launchBrowser,
+  loadClient,
+  openClientPage,
+  resume,
+  serveShellFromDisk,
+  signIn,
+  startServer,
+  waitFor,
+} from './harness/index.mjs';
+
+/** Automatic syncing with a short debounce, as the app runs. */
+const AUTO = { debounceMs: 100 };
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+test('with the server down, marks queue, retries back off, and all flush when it returns', async () => {
+  const context = await browser.newContext();
+  const page = await openClientPage(context, server);
+  await signIn(page, 'teacher1', DEMO_PASSWORD, AUTO);
+  const date = isoDate(0);
+  const [first, second] = await call(page, 'registersOn', date);
+
+  // Online, a mark goes out by itself shortly after the tap.
+  await call(page, 'markAll', first.classId, date, first.period, 'present');
+  await waitFor('the first register to sync by itself', async () => {
+    const status = await call(page, 'status');
+    return status.pending === 0 && status.lastSyncAt !== null;
+  });
+
+  const firstView = await call(page, 'register', first.classId, date, first.period);
+  const view = await call(page, 'register', second.classId, date, second.period);
+  await page.evaluate(() => (window.events = []));
+  await server.stop();
+  const marked = await call(page, 'markAll', second.classId, date, second.period, 'present');
+  await call(page, 'mark', second.classId, date, second.period, view.students[0].studentId, 'absent');
+  await call(page, 'mark', first.classId, date, first.period, firstView.students[0].studentId, 'late');
+  const queued = marked + 2;
+
+  // Attempts fail and the backoff ceiling doubles: 1 s, 2 s, 4 s...
+  const backingOff = await waitFor(
+    'three failed attempts',
+    async () => {
+      const status = await call(page, 'status');
+      return status.failures >= 3 ? status : null;
+    },
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(backingOff.pending, queued);
+  assert.equal(backingOff.online, false);
+  assert.equal(backingOff.lastError.code, 'OFFLINE');
+  assert.ok(backingOff.nextRetryAt > backingOff.lastError.at, 'a retry is scheduled');
+  assert.ok(backingOff.nextRetryAt - backingOff.lastError.at <= backingOff.backoffCeilingMs);
+  const ceilings = await page.evaluate(() =>
+    window.events.map((event) => event.status.backoffCeilingMs).filter((ceiling) => ceiling > 0),
+  );
+  const distinct = [...new Set(ceilings)];
+  assert.deepEqual(distinct.slice(0, 3), [1000, 2000, 4000], `ceilings seen: ${distinct}`);
+
+  // A reload while the server is down loses nothing. (The page itself comes from disk here, as
+  // the PWA's service worker would serve it from its cache.)
+  const stopServingShell = await serveShellFromDisk(context, server);
+  await page.reload();
+  await loadClient(page);
+  await stopServingShell();
+  assert.equal((await resume(page, AUTO)).username, 'teacher1');
+  let status = await call(page, 'status');
+  assert.equal(status.pending, queued);
+  const reloaded = await call(page, 'register', second.classId, date, second.period);
+  assert.equal(reloaded.students[0].status, 'absent');
+  assert.equal(reloaded.students[0].sync, 'pending');
+  assert.equal(reloaded.counts.unmarked, 0);
+
+  // The server comes back: the queue drains with no click.
+  await server.start();
+  status = await waitFor(
+    'the queue to flush by itself',
+    async () => {
+      const now = await call(page, 'status');
+      return now.pending === 0 ? now : null;
+    },
+    { timeoutMs: 45_000 },
+  );
+  assert.equal(status.failures, 0, 'success resets the backoff');
+  assert.equal(status.lastError, null);
+  assert.equal(status.online, true);
+
+  const api = await Api.login(server.url, 'teacher1', DEMO_PASSWORD);
+  const state = await api.state();
+  const statusOf = (register, studentId) =>
+    state.get(fieldKey({ class_id: register.classId, date, period: register.period, student_id: studentId, field: 'status' }))
+      ?.value;
+  assert.equal(statusOf(second, view.students[0].studentId), 'absent');
+  assert.equal(statusOf(first, firstView.students[0].studentId), 'late');
+  for (const student of view.students.slice(1)) assert.equal(statusOf(second, student.studentId), 'present');
+  const shown = await call(page, 'register', second.classId, date, second.period);
+  assert.ok(shown.students.every((row) => row.sync === 'synced'));
+  await context.close();
+});
