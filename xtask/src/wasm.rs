@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::SystemTime;
 
 use crate::context::{Ctx, Failure, step};
 
@@ -63,6 +64,14 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         .join("wasm-release")
         .join(format!("{CLIENT_LIB}.wasm"));
     let pkg = ctx.root.join("www").join("pkg");
+    let bound = pkg.join(format!("{CLIENT_LIB}_bg.wasm"));
+    // The release server embeds www/ and rebuilds when timestamps there change: regenerating an unchanged pkg
+    // would cost a full server rebuild on every `cargo xtask run`.
+    let glue = pkg.join(format!("{CLIENT_LIB}.js"));
+    if glue.exists() && modified(&bound).is_some() && modified(&bound) >= modified(&compiled) {
+        println!("==> www/pkg is up to date with the compiled client");
+        return Ok(());
+    }
     step("wasm-bindgen: generate the JS bindings into www/pkg");
     // Old outputs (e.g. snippets of a renamed import) must not linger and be embedded into the server.
     if pkg.exists() {
@@ -82,7 +91,6 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         "a version mismatch between wasm-bindgen and Cargo.lock is the usual cause: run `cargo xtask install`",
     )?;
 
-    let bound = pkg.join(format!("{CLIENT_LIB}_bg.wasm"));
     step("wasm-opt -Oz: shrink the module tablets download");
     let before = file_size(&bound);
     let mut shrink = ctx.command("wasm-opt");
@@ -92,12 +100,20 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         "wasm-opt",
         "wasm-opt comes from Debian's binaryen package: run `cargo xtask install`; a validation error names a wasm \
          feature this wasm-opt does not know",
-    )?;
+    )
+    // An unshrunk module must not pass for up to date on the next run.
+    .inspect_err(|_| {
+        let _ = std::fs::remove_file(&bound);
+    })?;
     println!(
         "    www/pkg/{CLIENT_LIB}_bg.wasm: {before} bytes -> {} bytes",
         file_size(&bound)
     );
     Ok(())
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    path.metadata().and_then(|meta| meta.modified()).ok()
 }
 
 fn file_size(path: &Path) -> u64 {
