@@ -197,7 +197,7 @@ impl Api {
         // The lock makes them take turns; each then presents the cookie the last one received.
         platform::with_lock("rollcall-refresh", platform::LockMode::Wait, self.refresh_now())
             .await
-            .unwrap_or_else(|| Err(ClientError::Offline))
+            .unwrap_or(Err(ClientError::Offline))
     }
 
     async fn refresh_now(&self) -> Result<UserInfo> {

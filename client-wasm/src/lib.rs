@@ -290,7 +290,7 @@ impl Rollcall {
         #[wasm_bindgen(js_name = baseUrl)] base_url: String,
         username: String,
         password: String,
-        #[wasm_bindgen(unchecked_param_type = "RollcallOptions | undefined")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "RollcallOptions")] options: Option<JsValue>,
     ) -> Promise {
         future_to_promise(async move {
             let options = self::options(options)?;
@@ -304,7 +304,7 @@ impl Rollcall {
     #[wasm_bindgen(unchecked_return_type = "Promise<Rollcall | null>")]
     pub fn resume(
         #[wasm_bindgen(js_name = baseUrl)] base_url: String,
-        #[wasm_bindgen(unchecked_param_type = "RollcallOptions | undefined")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "RollcallOptions")] options: Option<JsValue>,
     ) -> Promise {
         future_to_promise(async move {
             let options = self::options(options)?;

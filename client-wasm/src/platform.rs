@@ -6,6 +6,7 @@ use crate::error::{ClientError, Result};
 use js_sys::{Function, Promise, Reflect};
 use rollcall_shared::{NodeId, OpId};
 use std::future::Future;
+use std::task::Poll;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -61,6 +62,33 @@ pub fn page_visible() -> bool {
     web_sys::window()
         .and_then(|window| window.document())
         .is_none_or(|document| document.visibility_state() == web_sys::VisibilityState::Visible)
+}
+
+/// Runs two futures at once and waits for both. IndexedDB requests are issued when their future
+/// is first polled, so this puts two requests in flight together: one round trip, not two.
+pub async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut a_out, mut b_out) = (None, None);
+    std::future::poll_fn(|cx| {
+        if a_out.is_none()
+            && let Poll::Ready(out) = a.as_mut().poll(cx)
+        {
+            a_out = Some(out);
+        }
+        if b_out.is_none()
+            && let Poll::Ready(out) = b.as_mut().poll(cx)
+        {
+            b_out = Some(out);
+        }
+        match (a_out.take(), b_out.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (a_out, b_out) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// A `setTimeout` that is cleared when dropped.

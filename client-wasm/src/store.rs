@@ -27,7 +27,7 @@ use rollcall_shared::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use wasm_bindgen::JsValue;
 
 /// The IndexedDB version this code writes. Version 1 had no `reg` on ops (see [`upgrade_data`]).
@@ -55,7 +55,11 @@ pub fn schema(name: &str, version: u32) -> rexie::RexieBuilder {
     if version >= 2 {
         // Version 2: per-register lookups (the register view, recomputing `local`) by index
         // instead of a scan of every op ever made.
-        ops = ops.add_index(Index::new("reg", "reg"));
+        ops = ops
+            .add_index(Index::new("reg", "reg"))
+            // Only pending ops have `queued`, so only they are in this index: rebuilding a
+            // register's local state reads its pending ops, not its whole history.
+            .add_index(Index::new_array("pending", ["reg", "queued"]));
     }
     Rexie::builder(name)
         .version(version)
@@ -317,23 +321,16 @@ async fn ops_of_register(ops: &Store, reg: &str) -> Result<Vec<OpRecord>> {
         .collect()
 }
 
-/// Rebuilds `local` from `server` and the register's pending ops, restoring the invariant after
-/// ops left the queue (an acknowledged op may have been re-stamped, a rejected one must vanish).
-async fn recompute_local(ops: &Store, registers: &Store, reg: &str) -> Result<()> {
-    let Some(mut record) = get::<RegisterRecord>(registers, reg).await? else {
-        return Ok(());
-    };
-    let mut local = record.server.clone();
-    for pending in ops_of_register(ops, reg)
+/// The pending ops of one register, oldest first.
+async fn pending_of_register(ops: &Store, reg: &str) -> Result<Vec<OpRecord>> {
+    let index_key = js_sys::Array::of2(&key(reg), &JsValue::from(1));
+    let range = KeyRange::only(&index_key).map_err(rexie::Error::from)?;
+    ops.index("pending")?
+        .get_all(Some(range), None)
         .await?
-        .into_iter()
-        .filter(|op| op.state == OpState::Pending)
-    {
-        local.apply(pending.op.change.change, pending.op.change.hlc);
-    }
-    record.local = local;
-    registers.put(&to_js(&record)?, None).await?;
-    Ok(())
+        .iter()
+        .map(from_js)
+        .collect()
 }
 
 impl LocalStore {
@@ -439,10 +436,13 @@ impl LocalStore {
             let ops = tx.store(OPS)?;
             let registers = tx.store(REGISTERS)?;
             let meta = tx.store(META)?;
-            let mut device = get::<DeviceRecord>(&meta, META_DEVICE)
-                .await?
-                .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
-            let mut record = get_register(&registers, register).await?;
+            let (device, record) = platform::join2(
+                get::<DeviceRecord>(&meta, META_DEVICE),
+                get_register(&registers, register),
+            )
+            .await;
+            let mut device = device?.ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
+            let mut record = record?;
             let changes = plan(&record.local)?;
             if changes.is_empty() {
                 return Ok(Vec::new());
@@ -462,11 +462,18 @@ impl LocalStore {
                 queued.push((to_js(&OpRecord::pending(op.clone()))?, None));
                 made.push(op);
             }
-            // All adds go out at once; a failing one aborts the transaction, which `write` reports.
-            ops.add_all(queued.into_iter()).await?;
             device.last_hlc = clock.last();
-            registers.put(&to_js(&record)?, None).await?;
-            meta.put(&to_js(&device)?, Some(&key(META_DEVICE))).await?;
+            let (record, device) = (to_js(&record)?, to_js(&device)?);
+            let device_key = key(META_DEVICE);
+            // All writes go out at once; a failing one aborts the transaction, which `write` reports.
+            let (added, (register_put, device_put)) = platform::join2(
+                ops.add_all(queued.into_iter()),
+                platform::join2(registers.put(&record, None), meta.put(&device, Some(&device_key))),
+            )
+            .await;
+            added?;
+            register_put?;
+            device_put?;
             Ok(made)
         })
         .await
@@ -500,61 +507,83 @@ impl LocalStore {
         device_now_ms: f64,
     ) -> Result<PushApplied> {
         use rollcall_shared::protocol::Outcome;
+        let (Some(first), Some(last)) = (
+            batch.first().and_then(|record| record.seq),
+            batch.last().and_then(|record| record.seq),
+        ) else {
+            return Ok(PushApplied::default());
+        };
         self.write(&[OPS, REGISTERS, META], async |tx| {
             let ops = tx.store(OPS)?;
             let registers = tx.store(REGISTERS)?;
             let meta = tx.store(META)?;
+            // The batch's records as they are now, in one request: a batch is a run of the queue,
+            // and under the sync lock no other tab answers them meanwhile (checked anyway).
+            let range =
+                KeyRange::bound(&JsValue::from(first), &JsValue::from(last), None, None).map_err(rexie::Error::from)?;
+            let mut current: BTreeMap<OpId, OpRecord> = BTreeMap::new();
+            for value in ops.get_all(Some(range), None).await? {
+                let record: OpRecord = from_js(&value)?;
+                if record.state == OpState::Pending {
+                    current.insert(record.op_id, record);
+                }
+            }
             let mut applied = PushApplied::default();
+            let mut touched: BTreeMap<String, RegisterRecord> = BTreeMap::new();
+            let mut answered = Vec::with_capacity(response.results.len());
             for result in &response.results {
-                let Some(sent) = batch.iter().find(|record| record.op_id == result.op_id) else {
+                let Some(mut record) = current.remove(&result.op_id) else {
                     continue;
                 };
-                // Re-read: another tab may have answered the same op meanwhile.
-                let stored = ops.index("op_id")?.get(key(&result.op_id.to_string())).await?;
-                let Some(stored) = stored else { continue };
-                let mut record: OpRecord = from_js(&stored)?;
-                if record.state != OpState::Pending {
-                    continue;
-                }
                 record.queued = None;
                 record.answered_at = Some(device_now_ms);
+                if !touched.contains_key(&record.reg) {
+                    let register = get_register(&registers, record.op.change.register).await?;
+                    touched.insert(record.reg.clone(), register);
+                }
                 // A duplicate whose first receipt was refused carries the refusal's code: it
                 // is a rejected op, and must not pass for a stored one.
                 let refused = result.outcome == Outcome::Rejected
                     || (result.outcome == Outcome::Duplicate && result.code.is_some());
-                match result.outcome {
-                    _ if refused => {
-                        record.state = OpState::Rejected;
-                        record.rejected = Some(1);
-                        record.code = result.code;
-                        record.detail = result.detail;
-                        record.message = result.message.clone();
-                        applied.rejected += 1;
-                    }
-                    outcome => {
-                        record.state = if outcome == Outcome::Superseded {
-                            applied.superseded += 1;
-                            OpState::Superseded
-                        } else {
-                            applied.synced += 1;
-                            OpState::Synced
-                        };
-                        record.stored_hlc = result.restamped_hlc;
-                        applied.restamped |= result.restamped_hlc.is_some();
-                        let mut register = get_register(&registers, sent.op.change.register).await?;
+                if refused {
+                    record.state = OpState::Rejected;
+                    record.rejected = Some(1);
+                    record.code = result.code;
+                    record.detail = result.detail;
+                    record.message = result.message.clone();
+                    applied.rejected += 1;
+                } else {
+                    record.state = if result.outcome == Outcome::Superseded {
+                        applied.superseded += 1;
+                        OpState::Superseded
+                    } else {
+                        applied.synced += 1;
+                        OpState::Synced
+                    };
+                    record.stored_hlc = result.restamped_hlc;
+                    applied.restamped |= result.restamped_hlc.is_some();
+                    if let Some(register) = touched.get_mut(&record.reg) {
                         register
                             .server
                             .apply(record.op.change.change.clone(), record.effective_hlc());
-                        registers.put(&to_js(&register)?, None).await?;
                     }
                 }
-                applied.registers.insert(record.reg.clone());
-                ops.put(&to_js(&record)?, None).await?;
+                answered.push((to_js(&record)?, None));
             }
-            applied.unanswered = (batch.len() as u32).saturating_sub(response.results.len() as u32);
-            for reg in &applied.registers {
-                recompute_local(&ops, &registers, reg).await?;
+            applied.unanswered = current.len() as u32;
+            ops.put_all(answered.into_iter()).await?;
+            // `local` = `server` ⊔ what is still pending (the answered ops no longer are).
+            let mut rebuilt = Vec::with_capacity(touched.len());
+            for (reg, mut register) in touched {
+                let mut local = register.server.clone();
+                for pending in pending_of_register(&ops, &reg).await? {
+                    local.apply(pending.op.change.change, pending.op.change.hlc);
+                }
+                register.local = local;
+                rebuilt.push((to_js(&register)?, None));
+                applied.registers.insert(reg);
             }
+            registers.put_all(rebuilt.into_iter()).await?;
             observe_server_clock(&meta, &ServerClock::of_push(response), device_now_ms).await?;
             Ok(applied)
         })
@@ -598,25 +627,23 @@ impl LocalStore {
         self.write(&[REGISTERS, META], async |tx| {
             let registers = tx.store(REGISTERS)?;
             let meta = tx.store(META)?;
-            let mut touched = BTreeSet::new();
-            let mut record: Option<RegisterRecord> = None;
+            // Merge is commutative: group the page by register, one read and one write each.
+            let mut by_register: BTreeMap<RegisterKey, Vec<&Change>> = BTreeMap::new();
             for change in changes {
-                // Pages come grouped by register most of the time: keep the current one in hand.
-                if record.as_ref().is_none_or(|current| current.key != change.register) {
-                    if let Some(done) = record.take() {
-                        registers.put(&to_js(&done)?, None).await?;
-                    }
-                    record = Some(get_register(&registers, change.register).await?);
-                }
-                if let Some(current) = record.as_mut() {
-                    current.server.apply(change.change.clone(), change.hlc);
-                    current.local.apply(change.change.clone(), change.hlc);
-                    touched.insert(current.reg.clone());
-                }
+                by_register.entry(change.register).or_default().push(change);
             }
-            if let Some(done) = record {
-                registers.put(&to_js(&done)?, None).await?;
+            let mut touched = BTreeSet::new();
+            let mut updated = Vec::with_capacity(by_register.len());
+            for (register, changes) in by_register {
+                let mut record = get_register(&registers, register).await?;
+                for change in changes {
+                    record.server.apply(change.change.clone(), change.hlc);
+                    record.local.apply(change.change.clone(), change.hlc);
+                }
+                touched.insert(record.reg.clone());
+                updated.push((to_js(&record)?, None));
             }
+            registers.put_all(updated.into_iter()).await?;
             let mut sync = get::<SyncRecord>(&meta, META_SYNC).await?.unwrap_or_default();
             sync.cursor = Some(cursor.to_owned());
             meta.put(&to_js(&sync)?, Some(&key(META_SYNC))).await?;

@@ -1,0 +1,125 @@
+// Benchmark of the wasm client core in headless Chromium against the real server on loopback
+// (a script, not a test):
+//   - mark() until durable (the promise resolves after the IndexedDB commit): p50 / p95;
+//   - syncing 100 queued marks end to end: from syncNow() to the queue being empty and every op
+//     acknowledged (push, then the pull that follows it);
+//   - the gzipped size of the wasm module and its JS glue, as served from www/pkg.
+//
+// Usage: node tests/bench/client-bench.mjs   (needs www/pkg built and a rollcall binary; the
+// same ROLLCALL_BIN / ROLLCALL_CHROMIUM variables as the tests)
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import {
+  DEMO_PASSWORD,
+  ROOT,
+  call,
+  isoDate,
+  launchBrowser,
+  openClientPage,
+  signIn,
+  startServer,
+} from '../harness/index.mjs';
+
+const MARKS = Number(process.env.BENCH_MARKS ?? 1000);
+const SYNC_RUNS = Number(process.env.BENCH_SYNC_RUNS ?? 15);
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function summary(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+  };
+}
+
+const format = (ms) => `${ms.toFixed(2)} ms`;
+
+const server = await startServer();
+const browser = await launchBrowser();
+try {
+  const context = await browser.newContext();
+  const page = await openClientPage(context, server);
+  await signIn(page, 'teacher1', DEMO_PASSWORD, { autoSync: false });
+  const date = isoDate(0);
+  const registers = await call(page, 'registersOn', date);
+  const views = [];
+  for (const summary_ of registers) {
+    views.push(await call(page, 'register', summary_.classId, date, summary_.period));
+  }
+
+  // mark() until durable, timed inside the page (no DevTools round trip in the figure).
+  const markTimes = await page.evaluate(
+    async ([views, marks]) => {
+      const statuses = ['present', 'late', 'absent', 'excused'];
+      const times = [];
+      for (let i = 0; i < marks + 50; i++) {
+        const view = views[i % views.length];
+        const student = view.students[Math.floor(i / views.length) % view.students.length];
+        const started = performance.now();
+        await window.client.mark(view.classId, view.date, view.period, student.studentId, statuses[i % 4]);
+        if (i >= 50) times.push(performance.now() - started); // the first 50 warm up
+      }
+      return times;
+    },
+    [views, MARKS],
+  );
+  const marking = summary(markTimes);
+  await call(page, 'syncNow');
+
+  // Sync 100 queued marks end to end, several times.
+  const syncTimes = [];
+  for (let run = 0; run < SYNC_RUNS; run++) {
+    const result = await page.evaluate(
+      async ([views, run]) => {
+        const statuses = ['present', 'late', 'absent', 'excused'];
+        for (let i = 0; i < 100; i++) {
+          const view = views[i % views.length];
+          const student = view.students[Math.floor(i / views.length) % view.students.length];
+          await window.client.mark(view.classId, view.date, view.period, student.studentId, statuses[(i + run) % 4]);
+        }
+        const queued = window.client.status().pending;
+        const started = performance.now();
+        const report = await window.client.syncNow();
+        const elapsed = performance.now() - started;
+        return { queued, elapsed, report, after: window.client.status().pending };
+      },
+      [views, run],
+    );
+    if (!result.report.ok || result.report.pushed !== result.queued || result.after !== 0) {
+      throw new Error(`sync run ${run} did not empty the queue: ${JSON.stringify(result)}`);
+    }
+    syncTimes.push(result.elapsed);
+  }
+  const syncing = summary(syncTimes);
+
+  const pkg = join(ROOT, 'www', 'pkg');
+  const wasm = readFileSync(join(pkg, 'rollcall_client_bg.wasm'));
+  const glue = readFileSync(join(pkg, 'rollcall_client.js'));
+  const gz = (bytes) => gzipSync(bytes, { level: 9 }).length;
+
+  console.log(`Rollcall client benchmark — headless Chromium, server ${server.binary} on loopback`);
+  console.log(
+    `mark() until durable (${marking.n} marks): p50 ${format(marking.p50)}, p95 ${format(marking.p95)}, ` +
+      `min ${format(marking.min)}, max ${format(marking.max)}   [target p50 <= 2 ms]`,
+  );
+  console.log(
+    `sync 100 queued marks end to end (${syncing.n} runs): p50 ${format(syncing.p50)}, p95 ${format(syncing.p95)}, ` +
+      `min ${format(syncing.min)}, max ${format(syncing.max)}   [target <= 100 ms]`,
+  );
+  console.log(
+    `size: wasm ${wasm.length} B (${gz(wasm)} B gzipped), JS glue ${glue.length} B (${gz(glue)} B gzipped); ` +
+      `together ${((gz(wasm) + gz(glue)) / 1024).toFixed(1)} KiB gzipped   [target <= 120 KB]`,
+  );
+  await context.close();
+} finally {
+  await browser.close();
+  await server.dispose();
+}
