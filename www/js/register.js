@@ -25,7 +25,7 @@ const MAX_NOTE = 500;
 /** What each per-student sync state means to a teacher. */
 const SYNC_TEXT = {
   none: '',
-  pending: 'Saved on tablet, not sent yet',
+  pending: 'Saved here, not sent yet',
   synced: 'Synced',
   superseded: 'Changed on another device',
   rejected: 'Refused',
@@ -116,10 +116,9 @@ export function mountRegister(app, main, { classId, date, period }) {
       h('a', { class: 'back', href: backHref, text: `◀ All registers, ${shortDay(date)}` }),
       title,
       subtitle,
-      phase,
     ),
     lockBanner,
-    h('div', { class: 'toolbar' }, markAll, markAllHint),
+    h('div', { class: 'toolbar' }, phase, h('div', { class: 'toolbar-actions' }, markAllHint, markAll)),
     cycleHint,
     list,
     h('div', { class: 'register-foot' }, counts, h('div', { class: 'submit-area' }, submitState, submitButton)),

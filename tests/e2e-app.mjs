@@ -1,0 +1,195 @@
+// Helpers for the teacher app's end-to-end tests (tests/e2e-*.test.mjs): a tablet is a browser
+// context on the real server's origin, driven only through what a teacher sees and taps —
+// labels, button names and the sync bar — never through the engine's JS API.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ARTIFACTS, DEMO_PASSWORD, waitFor } from './harness/index.mjs';
+
+export const LANDSCAPE = { width: 1024, height: 768 };
+export const PORTRAIT = { width: 768, height: 1024 };
+
+/**
+ * A new tablet: its own browser context (IndexedDB, service worker, cookies), a page on the
+ * app, and a switch for its network. `errors` collects page errors and CSP violations.
+ */
+export async function newTablet(browser, server, { viewport = LANDSCAPE } = {}) {
+  const context = await browser.newContext({ viewport, locale: 'en-GB' });
+  const page = await context.newPage();
+  const tablet = { context, page, errors: [], log: [] };
+  page.on('pageerror', (error) => tablet.errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    tablet.log.push(`${message.type()}: ${message.text()}`);
+    if (/Content Security Policy|Refused to/i.test(message.text())) tablet.errors.push(`csp: ${message.text()}`);
+  });
+  let offline = false;
+  tablet.network = {
+    /** Takes the whole tablet off the network: the page, its engine and its service worker. */
+    async off() {
+      offline = true;
+      await context.setOffline(true);
+    },
+    async on() {
+      offline = false;
+      await context.setOffline(false);
+    },
+    get offline() {
+      return offline;
+    },
+  };
+  // Belt and braces for the offline emulation: nothing from this context reaches the server while
+  // it is off, whichever part of Chromium sends it.
+  await context.route('**', (route) => (offline ? route.abort('internetdisconnected') : route.continue()));
+  await page.goto(`${server.url}/`);
+  await appReady(page);
+  return tablet;
+}
+
+/** Waits until the app has rendered a screen (optionally a given one) with its data. */
+export async function appReady(page, screen = null, { timeout = 20_000 } = {}) {
+  const selector = screen ? `main[data-screen="${screen}"][data-ready]` : 'main[data-ready]';
+  await page.waitForSelector(selector, { timeout });
+}
+
+/** Signs in through the form and waits for today's registers. */
+export async function signInThroughForm(page, username, password = DEMO_PASSWORD) {
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await appReady(page, 'today');
+  await page.waitForSelector('.register-card');
+}
+
+/** Asks the app's service worker what it holds: `{active, staged}` version ids. */
+export async function offlineCopy(page) {
+  return page.evaluate(async () => {
+    const worker = navigator.serviceWorker.controller;
+    if (!worker) return null;
+    return new Promise((resolve) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = (event) => resolve(event.data);
+      worker.postMessage({ type: 'state' }, [channel.port2]);
+    });
+  });
+}
+
+/** Waits until the service worker controls the page and holds a complete copy of the app. */
+export async function waitForOfflineCopy(page) {
+  await waitFor('the service worker to hold a complete copy of the app', async () => (await offlineCopy(page))?.active);
+}
+
+/** The sync bar as a teacher reads it. */
+export async function syncBar(page) {
+  const bar = page.locator('#syncbar');
+  return {
+    text: (await bar.innerText()).replace(/\s+/g, ' ').trim(),
+    online: (await bar.getAttribute('data-online')) === 'true',
+    pending: Number(await bar.getAttribute('data-pending')),
+  };
+}
+
+/** Waits for the sync bar to say every mark is synced (no click: the engine does it alone). */
+export async function waitAllSynced(page, { timeoutMs = 60_000 } = {}) {
+  return waitFor(
+    'the sync bar to say "All marks synced"',
+    async () => {
+      const bar = await syncBar(page);
+      return bar.pending === 0 && bar.text.includes('All marks synced') ? bar : null;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+}
+
+/** Opens the register behind the `index`-th card of the Today screen; returns its key parts. */
+export async function openRegister(page, index = 0) {
+  await page.locator('.register-card').nth(index).click();
+  await appReady(page, 'register');
+  await page.waitForSelector('li.student');
+  return registerOnScreen(page);
+}
+
+/** The register on screen, from the address bar: `{classId, date, period}`. */
+export function registerOnScreen(page) {
+  const match = /#\/register\/([^/]+)\/(\d{4}-\d{2}-\d{2})\/(\d+)$/.exec(page.url());
+  assert.ok(match, `a register is open (url ${page.url()})`);
+  return { classId: decodeURIComponent(match[1]), date: match[2], period: Number(match[3]) };
+}
+
+/** Every student row on screen: `{id, name, status, sync, syncText}`. */
+export async function rows(page) {
+  return page.locator('li.student').evaluateAll((items) =>
+    items.map((item) => ({
+      id: item.dataset.studentId,
+      name: item.querySelector('.student-name').textContent,
+      status: item.dataset.status === 'none' ? null : item.dataset.status,
+      sync: item.dataset.sync,
+      syncText: item.querySelector('.sync-tag').textContent,
+      minutes: item.querySelector('.minutes-input').value,
+    })),
+  );
+}
+
+/** The row (ARIA group) of the student named `name`. */
+export function studentRow(page, name) {
+  return page.getByRole('group', { name, exact: true });
+}
+
+/** Taps a status button ("Present", "Late", …) in a student's row and waits for it to show pressed. */
+export async function tapStatus(page, name, label) {
+  const button = studentRow(page, name).getByRole('button', { name: label, exact: true });
+  await button.click();
+  await waitFor(`${name} to show ${label}`, async () => (await button.getAttribute('aria-pressed')) === 'true');
+}
+
+/** Waits until every row shows `status` for the students in `expected` (id → status). */
+export async function waitRowsShow(page, expected, what = 'the rows to show the marks') {
+  return waitFor(what, async () => {
+    const shown = new Map((await rows(page)).map((row) => [row.id, row.status]));
+    return [...expected].every(([id, status]) => shown.get(id) === status);
+  });
+}
+
+/** Every field the server holds for one register, from the API: Map `student|field` → value. */
+export async function serverRegister(api, { classId, date, period }) {
+  const prefix = `${classId}|${date}|${period}|`;
+  const held = new Map();
+  for (const [key, { value }] of await api.state()) {
+    if (key.startsWith(prefix)) held.set(key.slice(prefix.length), value);
+  }
+  return held;
+}
+
+/** Saves what the tablet's screen shows (the viewport, as a teacher sees it) under tests/artifacts. */
+export async function saveScreen(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+/** Screenshots the page in landscape and portrait tablet sizes, then restores the viewport. */
+export async function saveTabletScreens(page, name) {
+  const before = page.viewportSize();
+  for (const [label, size] of [
+    ['landscape-1024x768', LANDSCAPE],
+    ['portrait-768x1024', PORTRAIT],
+  ]) {
+    await page.setViewportSize(size);
+    // The top of the screen, as the teacher first sees it after opening the register.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.waitForTimeout(100);
+    await saveScreen(page, `${name}-${label}`);
+  }
+  await page.setViewportSize(before);
+}
+
+/** Fails with the tablet's log when it saw page errors or CSP violations. */
+export function assertNoPageErrors(tablet) {
+  assert.deepEqual(tablet.errors, [], `page errors:\n${tablet.log.join('\n')}`);
+}
+
+/** The Today screen's card of one register. */
+export function registerCard(page, { classId, date, period }) {
+  return page.locator(`a.register-card[href="#/register/${encodeURIComponent(classId)}/${date}/${period}"]`);
+}

@@ -1,0 +1,176 @@
+// The teacher app online, in real headless Chromium against the real server: signing in (and
+// the two ways it fails), taking a full register and submitting it, and the server holding
+// exactly what the screen shows.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Api, DEMO_PASSWORD, launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import {
+  appReady,
+  assertNoPageErrors,
+  newTablet,
+  openRegister,
+  registerCard,
+  rows,
+  saveTabletScreens,
+  serverRegister,
+  signInThroughForm,
+  studentRow,
+  tapStatus,
+  waitAllSynced,
+} from './e2e-app.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+test('a wrong password is refused with a clear message, then the right one signs in', async () => {
+  const tablet = await newTablet(browser, server);
+  const { page } = tablet;
+  await page.getByLabel('Username').fill('teacher1');
+  await page.getByLabel('Password', { exact: true }).fill('not-the-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const error = page.getByRole('alert');
+  await error.waitFor();
+  assert.match(await error.innerText(), /Wrong username or password/);
+  assert.equal(await page.locator('main').getAttribute('data-screen'), 'sign-in');
+
+  await signInThroughForm(page, 'teacher1');
+  assert.match(await page.locator('#who').innerText(), /\S/, 'the teacher’s name is shown');
+  assertNoPageErrors(tablet);
+  await tablet.context.close();
+});
+
+test('the first sign-in with the server unreachable says the server cannot be reached', async () => {
+  const tablet = await newTablet(browser, server);
+  const { page } = tablet;
+  await server.stop();
+  try {
+    await page.getByLabel('Username').fill('teacher2');
+    await page.getByLabel('Password', { exact: true }).fill(DEMO_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const error = page.getByRole('alert');
+    await error.waitFor();
+    assert.match(await error.innerText(), /Cannot reach the Rollcall server/);
+    assert.equal(await page.locator('main').getAttribute('data-screen'), 'sign-in');
+  } finally {
+    await server.start();
+  }
+  // And once the server is back, the same form signs in.
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await appReady(page, 'today');
+  await tablet.context.close();
+});
+
+test('online: take a full register and submit it; the server holds every mark', async () => {
+  const tablet = await newTablet(browser, server);
+  const { page } = tablet;
+  await signInThroughForm(page, 'teacher3');
+
+  // Today lists each of the teacher's classes in each period, none taken yet.
+  const api = await Api.login(server.url, 'teacher3', DEMO_PASSWORD);
+  const roster = await api.roster();
+  const taught = roster.classes.filter((c) => c.teacher_ids.includes(api.user.id));
+  const cards = page.locator('.register-card');
+  assert.equal(await cards.count(), taught.length * roster.periods.length);
+  for (const text of await cards.allInnerTexts()) assert.match(text, /Not taken/);
+
+  const register = await openRegister(page, 0);
+  const before = await rows(page);
+  assert.ok(before.length >= 20, 'a demo class has 25–32 students');
+  assert.ok(before.every((row) => row.status === null), 'nobody is marked yet');
+  assert.match(await page.locator('.counts').innerText(), new RegExp(`Unmarked\\s*${before.length}`));
+
+  await page.getByRole('button', { name: 'Mark all present' }).click();
+  await waitFor('everyone to show present', async () => (await rows(page)).every((row) => row.status === 'present'));
+  const [absent, late, excused, noted] = before;
+  await tapStatus(page, absent.name, 'Absent');
+  await tapStatus(page, late.name, 'Late');
+  const minutes = studentRow(page, late.name).getByLabel('Minutes late');
+  await minutes.fill('7');
+  await minutes.press('Tab');
+  await tapStatus(page, excused.name, 'Excused');
+  await studentRow(page, noted.name).getByRole('button', { name: 'Add note' }).click();
+  const note = 'Left at 10:15 for the orthodontist';
+  await page.getByLabel(`Note for ${noted.name}`).fill(note);
+  await page.getByLabel(`Note for ${noted.name}`).press('Tab');
+
+  // Live counts.
+  const countsText = async () => (await page.locator('.counts').innerText()).replace(/\s+/g, ' ');
+  await waitFor('the live counts', async () => {
+    const text = await countsText();
+    return (
+      text.includes(`Present ${before.length - 3}`) &&
+      text.includes('Late 1') &&
+      text.includes('Absent 1') &&
+      text.includes('Excused 1') &&
+      text.includes('Unmarked 0')
+    );
+  });
+
+  await page.getByRole('button', { name: 'Submit register' }).click();
+  await page.getByRole('button', { name: 'Submitted ✓' }).waitFor();
+  await waitAllSynced(page);
+  await waitFor('the submission to show synced', async () =>
+    /Submitted and synced/.test(await page.locator('#submit-state').innerText()),
+  );
+  await saveTabletScreens(page, 'register-online');
+
+  // The server holds exactly these fields for this register, nothing more.
+  const expected = new Map(before.map((row) => [`${row.id}|status`, 'present']));
+  expected.set(`${absent.id}|status`, 'absent');
+  expected.set(`${late.id}|status`, 'late');
+  expected.set(`${late.id}|minutes_late`, 7);
+  expected.set(`${excused.id}|status`, 'excused');
+  expected.set(`${noted.id}|note`, note);
+  expected.set('|submitted', true);
+  assert.deepEqual(Object.fromEntries(await serverRegister(api, register)), Object.fromEntries(expected));
+
+  // Every row says synced, and Today says the register is taken and synced.
+  assert.ok((await rows(page)).every((row) => row.sync === 'synced'));
+  await page.getByRole('link', { name: /All registers/ }).click();
+  await appReady(page, 'today');
+  const card = registerCard(page, register);
+  await waitFor('Today to show the register synced', async () => /Taken and synced/.test(await card.innerText()));
+  assertNoPageErrors(tablet);
+  await tablet.context.close();
+});
+
+test('unmarked students stand out, and submitting with some unmarked asks first', async () => {
+  const tablet = await newTablet(browser, server);
+  const { page } = tablet;
+  await signInThroughForm(page, 'teacher4');
+  await openRegister(page, 1);
+  const [first, second] = await rows(page);
+
+  // A tap on the name cycles present → late → absent → excused → present.
+  const name = studentRow(page, first.name).getByRole('button', { name: new RegExp(`^${first.name}`) });
+  for (const expected of ['present', 'late', 'absent', 'excused', 'present']) {
+    await name.click();
+    await waitFor(`the tap to give ${expected}`, async () => (await rows(page))[0].status === expected);
+  }
+  assert.match(await name.getAttribute('aria-label'), /Present/);
+  assert.match(await studentRow(page, second.name).innerText(), /Not marked/);
+
+  await page.getByRole('button', { name: 'Submit register' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  const unmarked = (await rows(page)).length - 1;
+  assert.match(await dialog.innerText(), new RegExp(`${unmarked} students not marked`));
+  assert.match(await dialog.innerText(), new RegExp(second.name));
+  await dialog.getByRole('button', { name: 'Go to first unmarked' }).click();
+  const focusedRow = await page.evaluate(() => document.activeElement.closest('li.student')?.dataset.studentId);
+  assert.equal(focusedRow, second.id, 'focus moves to the first unmarked student');
+  assert.equal(await page.getByRole('button', { name: 'Submit register' }).isEnabled(), true, 'not submitted');
+  assertNoPageErrors(tablet);
+  await tablet.context.close();
+});
