@@ -42,15 +42,24 @@ enum Method {
     Post,
 }
 
-/// Parses `Retry-After`: delay seconds, or an HTTP date.
-fn retry_after_ms(response: &Response) -> Option<u64> {
-    let header = response.headers().get("Retry-After")?;
+/// Parses a `Retry-After` value into a wait in ms: delay seconds, or an HTTP date (a date in
+/// the past means "now").
+pub fn parse_retry_after(header: &str, now_ms: f64) -> Option<u64> {
     let header = header.trim();
     if let Ok(seconds) = header.parse::<u64>() {
         return Some(seconds.saturating_mul(1000));
     }
+    // Every HTTP-date form ends in GMT; anything else (e.g. "-3") is not a date, however
+    // leniently Date.parse would read it.
+    if !header.ends_with("GMT") {
+        return None;
+    }
     let at = js_sys::Date::parse(header);
-    (!at.is_nan()).then(|| (at - js_sys::Date::now()).max(0.0) as u64)
+    (!at.is_nan()).then(|| (at - now_ms).max(0.0) as u64)
+}
+
+fn retry_after_ms(response: &Response) -> Option<u64> {
+    parse_retry_after(&response.headers().get("Retry-After")?, js_sys::Date::now())
 }
 
 /// Turns a non-2xx response into an error, keeping the server's code and message.

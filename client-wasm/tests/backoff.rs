@@ -127,3 +127,19 @@ fn triggers_bring_the_next_attempt_forward_as_the_design_says() {
     scheduler.resumed(9_000);
     assert_eq!((scheduler.next_at(), scheduler.failures()), (Some(9_000), 0));
 }
+
+#[wasm_bindgen_test]
+fn retry_after_is_read_in_seconds_or_as_an_http_date() {
+    use rollcall_client::api::parse_retry_after;
+    let now = js_sys::Date::parse("Wed, 21 Oct 2026 07:28:00 GMT");
+    assert_eq!(parse_retry_after("120", now), Some(120_000));
+    assert_eq!(parse_retry_after(" 5 ", now), Some(5_000));
+    assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:30 GMT", now), Some(30_000));
+    assert_eq!(
+        parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now),
+        Some(0),
+        "a past date: now"
+    );
+    assert_eq!(parse_retry_after("soon", now), None);
+    assert_eq!(parse_retry_after("-3", now), None);
+}
