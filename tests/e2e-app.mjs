@@ -193,3 +193,16 @@ export function assertNoPageErrors(tablet) {
 export function registerCard(page, { classId, date, period }) {
   return page.locator(`a.register-card[href="#/register/${encodeURIComponent(classId)}/${date}/${period}"]`);
 }
+
+/** Opens a register by its address (as a bookmark would) and waits for its rows. */
+export async function gotoRegister(page, { classId, date, period }) {
+  await page.evaluate((hash) => (location.hash = hash), `#/register/${encodeURIComponent(classId)}/${date}/${period}`);
+  await page.waitForSelector(`main[data-screen="register"][data-register="${classId}/${date}/${period}"][data-ready] li.student`);
+}
+
+/** "Mark all present" on the open register, waiting until nobody is left unmarked. */
+export async function markAllPresent(page) {
+  const button = page.getByRole('button', { name: 'Mark all present' });
+  await button.click();
+  await waitFor('everyone to be marked', async () => (await rows(page)).every((row) => row.status !== null));
+}

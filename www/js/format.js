@@ -100,12 +100,31 @@ export function inTime(ms, now = Date.now()) {
   return `in ${Math.round(seconds / 60)} min`;
 }
 
-/** Why the server refused a mark, in the teacher's words first and the server's detail after. */
-export function refusalReason({ code, message }) {
+/**
+ * Why the server refused a mark, in the teacher's words first and the server's detail after
+ * (`short`: the teacher's words only, for a row).
+ */
+export function refusalReason({ code, message }, { short = false } = {}) {
   if (code === 'REGISTER_LOCKED') {
-    return message && !/locked by the office/i.test(message)
+    return !short && message && !/locked by the office/i.test(message)
       ? `register locked by the office (${message})`
       : 'register locked by the office';
   }
   return message || 'refused by the server';
+}
+
+/** What an op set, in words: "Absent", "12 min late", "note “…”". */
+export function valueText(op) {
+  switch (op.field) {
+    case 'status':
+      return STATUS_LABEL[op.value] ?? String(op.value);
+    case 'minutes_late':
+      return op.value === null ? 'minutes late cleared' : `${op.value} min late`;
+    case 'note':
+      return op.value ? `note “${op.value}”` : 'note cleared';
+    case 'submitted':
+      return op.value ? 'register submitted' : 'submission withdrawn';
+    default:
+      return `${op.field} ${JSON.stringify(op.value)}`;
+  }
 }

@@ -2,23 +2,9 @@
 // a new version ready to use, storage the browser may clear, and errors of the last action.
 
 import { h, replaceChildren } from './dom.js';
-import { STATUS_LABEL, plural, refusalReason, shortDay } from './format.js';
+import { plural, refusalReason, shortDay, valueText } from './format.js';
 import { registerHash } from './today.js';
 
-function valueText(op) {
-  switch (op.field) {
-    case 'status':
-      return STATUS_LABEL[op.value] ?? String(op.value);
-    case 'minutes_late':
-      return op.value === null ? 'minutes late cleared' : `${op.value} min late`;
-    case 'note':
-      return op.value ? `note “${op.value}”` : 'note cleared';
-    case 'submitted':
-      return op.value ? 'register submitted' : 'submission withdrawn';
-    default:
-      return `${op.field} ${JSON.stringify(op.value)}`;
-  }
-}
 
 /** Set once the teacher has read the storage warning on this tablet. */
 const STORAGE_WARNING_SEEN = 'rollcall.storage-warning-seen';
@@ -52,6 +38,14 @@ export function createNotices(app, element) {
     };
     const className = (id) => roster?.classes.find((c) => c.id === id)?.name ?? 'a class';
     const periodLabel = (n) => roster?.periods.find((p) => p.period === n)?.label ?? `Period ${n}`;
+    // One entry per register and reason: a locked day refuses a whole class at once.
+    const groups = new Map();
+    for (const op of ops) {
+      const reason = refusalReason(op);
+      const key = `${op.classId}|${op.date}|${op.period}|${reason}`;
+      if (!groups.has(key)) groups.set(key, { first: op, reason, ops: [] });
+      groups.get(key).ops.push(op);
+    }
     replaceChildren(
       rejected,
       h('h2', { id: 'rejected-title', text: `${plural(ops.length, 'mark was', 'marks were')} refused by the server` }),
@@ -60,28 +54,55 @@ export function createNotices(app, element) {
       }),
       h(
         'ul',
-        { class: 'rejected-list' },
-        ops.map((op) => {
-          const who = op.studentId ? studentName(op.studentId) : 'Whole register';
-          const where = `${className(op.classId)}, ${periodLabel(op.period)}, ${shortDay(op.date)}`;
+        { class: 'rejected-groups' },
+        [...groups.values()].map(({ first, reason, ops: refused }) => {
+          const where = `${className(first.classId)}, ${periodLabel(first.period)}, ${shortDay(first.date)}`;
           return h(
             'li',
-            { dataset: { opId: op.opId, code: op.code ?? '' } },
+            { class: 'rejected-group', dataset: { code: first.code ?? '' } },
             h(
-              'span',
-              { class: 'rejected-text' },
-              h('strong', { text: `${who}: ${valueText(op)}` }),
-              ` · ${where} — `,
-              h('span', { class: 'reason', text: refusalReason(op) }),
+              'div',
+              { class: 'rejected-head' },
+              h(
+                'span',
+                { class: 'rejected-text' },
+                h('strong', { text: where }),
+                ` — ${plural(refused.length, 'mark')}: `,
+                h('span', { class: 'reason', text: reason }),
+              ),
+              h('a', {
+                class: 'button small',
+                href: registerHash(first.classId, first.date, first.period),
+                text: 'Open register',
+              }),
+              h('button', {
+                type: 'button',
+                class: 'button small',
+                text: refused.length === 1 ? 'Dismiss' : `Dismiss ${refused.length}`,
+                'aria-label': `Dismiss ${plural(refused.length, 'refused mark')} of ${where}`,
+                on: {
+                  click: async () => {
+                    for (const op of refused) await client.dismissRejected(op.opId);
+                    refreshRejected();
+                  },
+                },
+              }),
             ),
-            h('a', { class: 'button small', href: registerHash(op.classId, op.date, op.period), text: 'Open register' }),
-            h('button', {
-              type: 'button',
-              class: 'button small',
-              text: 'Dismiss',
-              'aria-label': `Dismiss refused mark: ${who}, ${valueText(op)}`,
-              on: { click: () => client.dismissRejected(op.opId).then(refreshRejected) },
-            }),
+            h(
+              'details',
+              {},
+              h('summary', { text: `Show the ${plural(refused.length, 'mark')}` }),
+              h(
+                'ul',
+                { class: 'rejected-list' },
+                // By student, so two refused marks of one student sit together (oldest first).
+                [...refused]
+                  .sort((a, b) => studentName(a.studentId).localeCompare(studentName(b.studentId)))
+                  .map((op) =>
+                  h('li', { dataset: { opId: op.opId } }, `${op.studentId ? studentName(op.studentId) : 'Whole register'}: ${valueText(op)}`),
+                ),
+              ),
+            ),
           );
         }),
       ),

@@ -16,6 +16,7 @@ import {
   plural,
   refusalReason,
   shortDay,
+  valueText,
 } from './format.js';
 import { phaseText } from './today.js';
 
@@ -107,6 +108,8 @@ export function mountRegister(app, main, { classId, date, period }) {
   submitButton.setAttribute('aria-describedby', 'submit-state');
 
   main.dataset.screen = 'register';
+  // Which register, so a test (or a stylesheet) can tell one register screen from the next.
+  main.dataset.register = `${classId}/${date}/${period}`;
   delete main.dataset.ready;
   replaceChildren(
     main,
@@ -247,7 +250,10 @@ export function mountRegister(app, main, { classId, date, period }) {
     const word = status ? STATUS_LABEL[status] : 'Not marked';
     setText(row.stateWord, student.enrolled ? word : `${word} · no longer in this class`);
     let sync = SYNC_TEXT[student.sync] ?? '';
-    if (student.sync === 'rejected' && student.rejection) sync = `Refused: ${refusalReason(student.rejection)}`;
+    if (student.sync === 'rejected' && student.rejection) {
+      // The refused value stays visible: the row itself shows what the server holds.
+      sync = `${valueText(student.rejection)} refused: ${refusalReason(student.rejection, { short: true })}`;
+    }
     setText(row.syncTag, sync);
     row.syncTag.dataset.sync = student.sync;
     // The button's name carries the sync state too: it is shown inside the button.
@@ -323,7 +329,9 @@ export function mountRegister(app, main, { classId, date, period }) {
     markAll.disabled = view.counts.unmarked === 0;
 
     let submitText;
-    if (view.submitted) {
+    if (view.locked) {
+      submitText = 'Locked by the office: changes are refused';
+    } else if (view.submitted) {
       submitText =
         view.submissionSync === 'pending'
           ? 'Submitted on this tablet, waiting to sync'
@@ -336,7 +344,7 @@ export function mountRegister(app, main, { classId, date, period }) {
       submitText = 'Everyone is marked';
     }
     setText(submitState, submitText);
-    submitState.dataset.warn = String(!view.submitted && view.counts.unmarked > 0);
+    submitState.dataset.warn = String(view.locked || (!view.submitted && view.counts.unmarked > 0));
     setText(submitButton, view.submitted ? 'Submitted ✓' : 'Submit register');
     submitButton.disabled = view.submitted;
     main.dataset.ready = 'true';

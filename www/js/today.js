@@ -77,6 +77,7 @@ export function mountToday(app, main, { date }) {
   );
   const list = h('div', { class: 'periods' }, h('p', { class: 'muted', text: 'Loading registers…' }));
   main.dataset.screen = 'today';
+  main.dataset.register = '';
   delete main.dataset.ready;
   replaceChildren(
     main,

@@ -1,0 +1,93 @@
+// The office locks the day while a tablet is offline with marks for it. When the tablet
+// reconnects the server refuses those marks: the app shows them as refused, with the reason,
+// and keeps them (on screen, after a reload, in the refused list) rather than dropping them.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Api, DEMO_PASSWORD, isoDate, launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import {
+  appReady,
+  assertNoPageErrors,
+  markAllPresent,
+  newTablet,
+  openRegister,
+  registerCard,
+  rows,
+  saveTabletScreens,
+  serverRegister,
+  signInThroughForm,
+  syncBar,
+  tapStatus,
+  waitForOfflineCopy,
+} from './e2e-app.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+test('marks taken offline on a day the office locked are shown refused with the reason, and kept', async () => {
+  const tablet = await newTablet(browser, server);
+  const { page, network } = tablet;
+  await signInThroughForm(page, 'teacher3');
+  await waitForOfflineCopy(page);
+
+  await network.off();
+  const register = await openRegister(page, 0);
+  await markAllPresent(page);
+  const students = await rows(page);
+  await tapStatus(page, students[0].name, 'Absent');
+  const queued = (await syncBar(page)).pending;
+  assert.equal(queued, students.length + 1);
+
+  // Meanwhile the office locks today for the whole school.
+  const admin = await Api.login(server.url, 'admin', DEMO_PASSWORD);
+  await admin.lock({ from: isoDate(0), until: isoDate(0), reason: 'day closed for the census' });
+
+  await network.on();
+  const banner = page.getByRole('region', { name: /refused by the server/ });
+  await banner.waitFor({ timeout: 60_000 });
+  await waitFor('every queued mark to be answered', async () => (await syncBar(page)).pending === 0, {
+    timeoutMs: 60_000,
+  });
+  const bannerText = await banner.innerText();
+  assert.match(bannerText, new RegExp(`${queued} marks were refused by the server`));
+  assert.match(bannerText, /register locked by the office/);
+  await banner.getByText(`Show the ${queued} marks`).click();
+  assert.match(await banner.innerText(), new RegExp(`${students[0].name}: Absent`), 'the refused marks are listed');
+  assert.equal(await banner.locator('.rejected-list li').count(), queued);
+
+  // The register says so, row by row, and still shows what the teacher marked.
+  await waitFor('the rows to show the refusal', async () =>
+    (await rows(page)).every((row) => row.sync === 'rejected' && /register locked by the office/.test(row.syncText)),
+  );
+  // Each row shows what the server holds (nothing) and, beside it, the refused mark.
+  const shown = await rows(page);
+  assert.ok(shown.every((row) => row.status === null));
+  assert.match(shown[0].syncText, /^Absent refused: register locked by the office$/);
+  assert.ok(shown.slice(1).every((row) => /^Present refused/.test(row.syncText)));
+  assert.match(await page.getByRole('alert').filter({ hasText: 'locked this register' }).innerText(), /office/);
+  await banner.getByText(`Show the ${queued} marks`).click();
+  await saveTabletScreens(page, 'register-locked');
+
+  // Nothing of it reached the server, and nothing is lost on the tablet, even after a reload.
+  const teacher = await Api.login(server.url, 'teacher3', DEMO_PASSWORD);
+  assert.equal((await serverRegister(teacher, register)).size, 0);
+  await page.reload();
+  await appReady(page, 'register');
+  await page.getByRole('region', { name: /refused by the server/ }).waitFor();
+  assert.equal(await page.getByRole('region', { name: /refused by the server/ }).locator('.rejected-list li').count(), queued);
+  await page.getByRole('link', { name: /All registers/ }).click();
+  await appReady(page, 'today');
+  assert.match(await registerCard(page, register).innerText(), /Locked by the office/);
+  assertNoPageErrors(tablet);
+  await tablet.context.close();
+});
