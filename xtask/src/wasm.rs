@@ -45,7 +45,12 @@ impl WasmToolchain {
     }
 }
 
-/// Compiles the client crate for size, binds it for the browser into `www/pkg`, and shrinks it with wasm-opt.
+/// Compiles the client crate for size, shrinks it with wasm-opt and binds it for the browser into `www/pkg`.
+///
+/// wasm-opt runs on rustc's output, *before* wasm-bindgen. Run afterwards, Debian 12's binaryen 108 (and
+/// binaryen 120 too, by other projects' reports) rebinds the exported `__wbindgen_externrefs` table to the
+/// function table, and the app dies at start with "WebAssembly.Table.set(): Argument 1 is invalid for table".
+/// Before wasm-bindgen the module exports no table, so there is nothing for that bug to get wrong.
 pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> {
     step(&format!(
         "compile {CLIENT_PACKAGE} for {WASM_TARGET} (profile wasm-release)"
@@ -58,11 +63,12 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         "read the compiler errors above; they are in client-wasm/ or shared/, not in the setup",
     )?;
 
+    let wasm_file = format!("{CLIENT_LIB}.wasm");
     let compiled = ctx
         .wasm_target_dir()
         .join(WASM_TARGET)
         .join("wasm-release")
-        .join(format!("{CLIENT_LIB}.wasm"));
+        .join(&wasm_file);
     let pkg = ctx.root.join("www").join("pkg");
     let bound = pkg.join(format!("{CLIENT_LIB}_bg.wasm"));
     // The release server embeds www/ and rebuilds when timestamps there change: regenerating an unchanged pkg
@@ -72,6 +78,27 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         println!("==> www/pkg is up to date with the compiled client");
         return Ok(());
     }
+
+    step("wasm-opt -Oz: shrink the module tablets download");
+    // Its own directory, so the file keeps the name wasm-bindgen derives the outputs' names from.
+    let optimized_dir = ctx.wasm_target_dir().join("wasm-opt");
+    std::fs::create_dir_all(&optimized_dir).map_err(|error| {
+        Failure::new(
+            "wasm-opt",
+            format!("cannot create {}: {error}", optimized_dir.display()),
+            "check disk space",
+        )
+    })?;
+    let optimized = optimized_dir.join(&wasm_file);
+    let mut shrink = ctx.command("wasm-opt");
+    shrink.arg("-Oz").arg(&compiled).arg("-o").arg(&optimized);
+    ctx.run(
+        &mut shrink,
+        "wasm-opt",
+        "wasm-opt comes from Debian's binaryen package: run `cargo xtask install`; a validation error names a wasm \
+         feature this wasm-opt does not know",
+    )?;
+
     step("wasm-bindgen: generate the JS bindings into www/pkg");
     // Old outputs (e.g. snippets of a renamed import) must not linger and be embedded into the server.
     if pkg.exists() {
@@ -84,30 +111,23 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         })?;
     }
     let mut bind = ctx.command("wasm-bindgen");
-    bind.args(["--target", "web", "--out-dir"]).arg(&pkg).arg(&compiled);
+    // Function names only help a debugger; tablets download every byte.
+    bind.args(["--target", "web", "--remove-name-section", "--out-dir"])
+        .arg(&pkg)
+        .arg(&optimized);
     ctx.run(
         &mut bind,
         "wasm-bindgen",
         "a version mismatch between wasm-bindgen and Cargo.lock is the usual cause: run `cargo xtask install`",
-    )?;
-
-    step("wasm-opt -Oz: shrink the module tablets download");
-    let before = file_size(&bound);
-    let mut shrink = ctx.command("wasm-opt");
-    shrink.arg("-Oz").arg(&bound).arg("-o").arg(&bound);
-    ctx.run(
-        &mut shrink,
-        "wasm-opt",
-        "wasm-opt comes from Debian's binaryen package: run `cargo xtask install`; a validation error names a wasm \
-         feature this wasm-opt does not know",
     )
-    // An unshrunk module must not pass for up to date on the next run.
+    // A half-written pkg must not pass for up to date on the next run.
     .inspect_err(|_| {
-        let _ = std::fs::remove_file(&bound);
+        let _ = std::fs::remove_dir_all(&pkg);
     })?;
     println!(
-        "    www/pkg/{CLIENT_LIB}_bg.wasm: {before} bytes -> {} bytes",
-        file_size(&bound)
+        "    www/pkg/{CLIENT_LIB}_bg.wasm: {} bytes (rustc wrote {} bytes)",
+        file_size(&bound),
+        file_size(&compiled)
     );
     Ok(())
 }
