@@ -206,3 +206,112 @@ export async function markAllPresent(page) {
   await button.click();
   await waitFor('everyone to be marked', async () => (await rows(page)).every((row) => row.status !== null));
 }
+
+/** Roles a person operates; each must have an accessible name. */
+const OPERABLE_ROLES = new Set([
+  'button',
+  'link',
+  'textbox',
+  'spinbutton',
+  'checkbox',
+  'combobox',
+  'searchbox',
+  'slider',
+  'switch',
+  'radio',
+  'tab',
+  'menuitem',
+  'date',
+  'DisclosureTriangle',
+]);
+
+/** Every operable element in Chromium's accessibility tree that has no name: `[{role, html}]`. */
+export async function unnamedControls(page) {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+    const unnamed = [];
+    for (const node of nodes) {
+      if (node.ignored || !OPERABLE_ROLES.has(node.role?.value)) continue;
+      if (String(node.name?.value ?? '').trim()) continue;
+      let html = '';
+      if (node.backendDOMNodeId) {
+        const { object } = await cdp.send('DOM.resolveNode', { backendNodeId: node.backendDOMNodeId });
+        const { result } = await cdp.send('Runtime.callFunctionOn', {
+          objectId: object.objectId,
+          functionDeclaration: 'function () { return this.outerHTML.slice(0, 160); }',
+          returnByValue: true,
+        });
+        html = result.value;
+      }
+      unnamed.push({ role: node.role.value, html });
+    }
+    return unnamed;
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/**
+ * Text whose contrast with what is behind it is below WCAG AA (4.5:1, or 3:1 for large text),
+ * for every visible, enabled element with its own text: `[{text, ratio, colour, background}]`.
+ */
+export async function lowContrastText(page) {
+  return page.evaluate(() => {
+    const parse = (value) => {
+      const numbers = value.match(/[\d.]+/g)?.map(Number) ?? [0, 0, 0, 0];
+      return { r: numbers[0], g: numbers[1], b: numbers[2], a: numbers.length > 3 ? numbers[3] : 1 };
+    };
+    const over = (top, bottom) => ({
+      r: top.r * top.a + bottom.r * (1 - top.a),
+      g: top.g * top.a + bottom.g * (1 - top.a),
+      b: top.b * top.a + bottom.b * (1 - top.a),
+      a: 1,
+    });
+    const background = (element) => {
+      const layers = [];
+      for (let node = element; node; node = node.parentElement) {
+        const colour = parse(getComputedStyle(node).backgroundColor);
+        if (colour.a > 0) layers.push(colour);
+        if (colour.a === 1) break;
+      }
+      return layers.reduceRight((below, layer) => over(layer, below), { r: 255, g: 255, b: 255, a: 1 });
+    };
+    const luminance = ({ r, g, b }) => {
+      const channel = (c) => {
+        const s = c / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    };
+    const failures = [];
+    for (const element of document.querySelectorAll('body *')) {
+      const ownText = [...element.childNodes].some((node) => node.nodeType === 3 && node.textContent.trim());
+      if (!ownText || !element.getClientRects().length) continue;
+      if (element.closest(':disabled, [aria-hidden="true"], .visually-hidden, [hidden]')) continue;
+      const style = getComputedStyle(element);
+      if (style.visibility === 'hidden') continue;
+      const back = background(element);
+      const fore = over(parse(style.color), back);
+      const [light, dark] = [luminance(fore), luminance(back)].sort((x, y) => y - x);
+      const ratio = (light + 0.05) / (dark + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) {
+        failures.push({
+          text: element.textContent.trim().slice(0, 60),
+          ratio: Math.round(ratio * 100) / 100,
+          colour: style.color,
+          background: `rgb(${back.r}, ${back.g}, ${back.b})`,
+        });
+      }
+    }
+    return failures;
+  });
+}
+
+/** Fails when a control has no accessible name or text fails WCAG AA contrast on this screen. */
+export async function assertAccessible(page, what) {
+  assert.deepEqual(await unnamedControls(page), [], `every control on ${what} has an accessible name`);
+  assert.deepEqual(await lowContrastText(page), [], `text on ${what} meets WCAG AA contrast`);
+}
