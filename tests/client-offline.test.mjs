@@ -119,3 +119,29 @@ test('with the server down, marks queue, retries back off, and all flush when it
   assert.ok(shown.students.every((row) => row.sync === 'synced'));
   await context.close();
 });
+
+test('a hung server (no answer at all) counts as offline after the request timeout', async () => {
+  const context = await browser.newContext();
+  const page = await openClientPage(context, server);
+  await signIn(page, 'teacher2', DEMO_PASSWORD, { autoSync: false, requestTimeoutMs: 1500 });
+  const date = isoDate(0);
+  const [register] = await call(page, 'registersOn', date);
+  const view = await call(page, 'register', register.classId, date, register.period);
+  await call(page, 'mark', register.classId, date, register.period, view.students[0].studentId, 'absent');
+
+  server.freeze();
+  try {
+    const started = Date.now();
+    const report = await call(page, 'syncNow');
+    const waited = Date.now() - started;
+    assert.equal(report.ok, false);
+    assert.equal(report.error.code, 'OFFLINE');
+    assert.ok(waited >= 1400 && waited < 10_000, `gave up after ${waited} ms`);
+    assert.equal((await call(page, 'status')).pending, 1);
+  } finally {
+    server.thaw();
+  }
+  const report = await call(page, 'syncNow');
+  assert.deepEqual([report.ok, report.pushed], [true, 1], JSON.stringify(report));
+  await context.close();
+});

@@ -4,15 +4,18 @@
 //! The access token lives only in memory (never in storage), as DESIGN.md's security model asks.
 
 use crate::error::{ClientError, Result};
-use crate::platform;
+use crate::platform::{self, Timer};
 use chrono::{DateTime, Utc};
-use gloo_net::http::{Request, RequestBuilder, Response};
+use gloo_net::http::{Request, RequestBuilder};
 use rollcall_shared::protocol::{ErrorBody, LoginRequest, LoginResponse, PushRequest, PushResponse, Roster, UserInfo};
 use rollcall_shared::{Hlc, RawChange, UserId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::cell::{Cell, RefCell};
 use web_sys::RequestCredentials;
+
+/// How long a request may take by default, answer body included, before it counts as "offline".
+pub const REQUEST_TIMEOUT_MS: f64 = 30_000.0;
 
 /// A pulled page, kept loose (`RawChange`) so that one change this client cannot read is
 /// skipped with a warning instead of stalling every later pull.
@@ -34,6 +37,7 @@ pub struct Api {
     /// another user signed in meanwhile, a refresh would hand us *their* token, and this user's
     /// queue must never be pushed under it.
     user: Cell<Option<UserId>>,
+    timeout_ms: Cell<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,28 +62,45 @@ pub fn parse_retry_after(header: &str, now_ms: f64) -> Option<u64> {
     (!at.is_nan()).then(|| (at - now_ms).max(0.0) as u64)
 }
 
-fn retry_after_ms(response: &Response) -> Option<u64> {
-    parse_retry_after(&response.headers().get("Retry-After")?, js_sys::Date::now())
+/// A whole answer: status, what the headers said, and the body, read before the timeout.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    status_text: String,
+    retry_after_ms: Option<u64>,
+    body: String,
 }
 
-/// Turns a non-2xx response into an error, keeping the server's code and message.
-async fn failure(response: Response) -> ClientError {
-    let status = response.status();
-    let retry_after_ms = retry_after_ms(&response);
-    let body = response.text().await.unwrap_or_default();
-    match serde_json::from_str::<ErrorBody>(&body) {
-        Ok(ErrorBody { error }) => ClientError::Server {
-            status,
-            code: Some(error.code),
-            message: error.message,
-            retry_after_ms,
-        },
-        Err(_) => ClientError::Server {
-            status,
-            code: None,
-            message: format!("the server answered {status} {}", response.status_text()),
-            retry_after_ms,
-        },
+impl Answer {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Turns a non-2xx answer into an error, keeping the server's code and message.
+    fn failure(self) -> ClientError {
+        let (status, retry_after_ms) = (self.status, self.retry_after_ms);
+        match serde_json::from_str::<ErrorBody>(&self.body) {
+            Ok(ErrorBody { error }) => ClientError::Server {
+                status,
+                code: Some(error.code),
+                message: error.message,
+                retry_after_ms,
+            },
+            Err(_) => ClientError::Server {
+                status,
+                code: None,
+                message: format!("the server answered {status} {}", self.status_text),
+                retry_after_ms,
+            },
+        }
+    }
+
+    fn parse<T: DeserializeOwned>(self) -> Result<T> {
+        if self.ok() {
+            parse(&self.body)
+        } else {
+            Err(self.failure())
+        }
     }
 }
 
@@ -94,6 +115,7 @@ impl Api {
             base_url: base_url.trim_end_matches('/').to_owned(),
             token: RefCell::new(None),
             user: Cell::new(None),
+            timeout_ms: Cell::new(REQUEST_TIMEOUT_MS),
         }
     }
 
@@ -102,6 +124,11 @@ impl Api {
         let api = Api::new(base_url);
         api.user.set(Some(user));
         api
+    }
+
+    /// Sets how long a request may take before it counts as "offline".
+    pub fn set_timeout_ms(&self, timeout_ms: f64) {
+        self.timeout_ms.set(timeout_ms);
     }
 
     /// The server's base URL.
@@ -129,12 +156,20 @@ impl Api {
         builder.credentials(RequestCredentials::SameOrigin)
     }
 
-    /// Sends one request; any answer but a network failure comes back as a `Response`.
-    async fn send(&self, method: Method, path: &str, body: Option<&str>, authorized: bool) -> Result<Response> {
+    /// Sends one request and reads the whole answer. No answer at all within the timeout
+    /// ([`REQUEST_TIMEOUT_MS`] by default: a dead link, a hung server) counts as offline, so a sync attempt
+    /// can never hang and block the ones after it.
+    async fn send(&self, method: Method, path: &str, body: Option<&str>, authorized: bool) -> Result<Answer> {
         let mut builder = self.builder(method, path);
         if authorized && let Some(token) = self.token.borrow().as_deref() {
             builder = builder.header("Authorization", &format!("Bearer {token}"));
         }
+        let controller = web_sys::AbortController::new().ok();
+        let signal = controller.as_ref().map(web_sys::AbortController::signal);
+        builder = builder.abort_signal(signal.as_ref());
+        // Dropping the timer clears it: it only fires if the answer is not read in time.
+        let _deadline =
+            controller.and_then(|controller| Timer::once(self.timeout_ms.get(), move || controller.abort()));
         let request = match body {
             Some(body) => builder
                 .header("Content-Type", "application/json")
@@ -142,8 +177,18 @@ impl Api {
                 .map_err(|e| ClientError::BadArgument(e.to_string()))?,
             None => builder.build().map_err(|e| ClientError::BadArgument(e.to_string()))?,
         };
-        // fetch() only rejects when no answer came at all: offline, refused, DNS, CORS.
-        request.send().await.map_err(|_| ClientError::Offline)
+        // fetch() only rejects when no answer came: offline, refused, DNS, CORS, or our timeout.
+        let response = request.send().await.map_err(|_| ClientError::Offline)?;
+        let retry_after_ms = response
+            .headers()
+            .get("Retry-After")
+            .and_then(|header| parse_retry_after(&header, js_sys::Date::now()));
+        Ok(Answer {
+            status: response.status(),
+            status_text: response.status_text(),
+            retry_after_ms,
+            body: response.text().await.map_err(|_| ClientError::Offline)?,
+        })
     }
 
     /// Sends an authorized request: a 401 (or no token yet) triggers one refresh and one retry;
@@ -154,8 +199,8 @@ impl Api {
         }
         let mut refreshed = false;
         loop {
-            let response = self.send(method, path, body, true).await?;
-            if response.status() == 401 {
+            let answer = self.send(method, path, body, true).await?;
+            if answer.status == 401 {
                 if refreshed {
                     self.forget_token();
                     return Err(ClientError::AuthRequired(
@@ -166,10 +211,11 @@ impl Api {
                 refreshed = true;
                 continue;
             }
-            if !response.ok() {
-                return Err(failure(response).await);
-            }
-            return response.text().await.map_err(|_| ClientError::Offline);
+            return if answer.ok() {
+                Ok(answer.body)
+            } else {
+                Err(answer.failure())
+            };
         }
     }
 
@@ -180,13 +226,10 @@ impl Api {
             password: password.to_owned(),
         })
         .map_err(|e| ClientError::BadArgument(e.to_string()))?;
-        let response = self
+        let login: LoginResponse = self
             .send(Method::Post, "/api/v1/auth/login", Some(&body), false)
-            .await?;
-        if !response.ok() {
-            return Err(failure(response).await);
-        }
-        let login: LoginResponse = parse(&response.text().await.map_err(|_| ClientError::Offline)?)?;
+            .await?
+            .parse()?;
         if self.user.get().is_some_and(|user| user != login.user.id) {
             return Err(ClientError::BadArgument(format!(
                 "{} is a different account: sign out first",
@@ -210,19 +253,16 @@ impl Api {
     }
 
     async fn refresh_now(&self) -> Result<UserInfo> {
-        let response = self.send(Method::Post, "/api/v1/auth/refresh", None, false).await?;
-        if response.status() == 401 || response.status() == 403 {
+        let answer = self.send(Method::Post, "/api/v1/auth/refresh", None, false).await?;
+        if answer.status == 401 || answer.status == 403 {
             self.forget_token();
-            let reason = match failure(response).await {
+            let reason = match answer.failure() {
                 ClientError::Server { message, .. } => message,
                 other => other.to_string(),
             };
             return Err(ClientError::AuthRequired(reason));
         }
-        if !response.ok() {
-            return Err(failure(response).await);
-        }
-        let login: LoginResponse = parse(&response.text().await.map_err(|_| ClientError::Offline)?)?;
+        let login: LoginResponse = answer.parse()?;
         if self.user.get().is_some_and(|user| user != login.user.id) {
             return Err(ClientError::AuthRequired(format!(
                 "{} signed in on this browser since; sign in again",
@@ -235,12 +275,11 @@ impl Api {
 
     /// Ends the session on the server (revokes the refresh token) and forgets the access token.
     pub async fn logout(&self) -> Result<()> {
-        let response = self.send(Method::Post, "/api/v1/auth/logout", None, true).await;
+        let answer = self.send(Method::Post, "/api/v1/auth/logout", None, true).await;
         self.forget_token();
-        match response {
-            Ok(response) if response.ok() || response.status() == 401 => Ok(()),
-            Ok(response) => Err(failure(response).await),
-            Err(error) => Err(error),
+        match answer? {
+            answer if answer.ok() || answer.status == 401 => Ok(()),
+            answer => Err(answer.failure()),
         }
     }
 

@@ -38,6 +38,8 @@ pub struct Options {
     pub auto_sync: bool,
     /// Ops per push, at most [`PUSH_BATCH_OPS`].
     pub push_batch: u32,
+    /// How long one request may take before it counts as "offline" (ms).
+    pub request_timeout_ms: u32,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             timings: Timings::default(),
             auto_sync: true,
             push_batch: PUSH_BATCH_OPS,
+            request_timeout_ms: crate::api::REQUEST_TIMEOUT_MS as u32,
         }
     }
 }
@@ -165,6 +168,7 @@ fn last_error(error: &ClientError) -> LastError {
 impl Engine {
     /// Opens the user's database and, with `auto_sync`, starts syncing on the triggers.
     pub async fn open(api: Api, user: UserInfo, options: Options) -> Result<Rc<Engine>> {
+        api.set_timeout_ms(f64::from(options.request_timeout_ms.max(1)));
         let store = LocalStore::open(&database_name(&user.id.to_string())).await?;
         let counts = store.counts().await?;
         let sync = store.sync_record().await?;

@@ -51,6 +51,8 @@ export interface RollcallOptions {
   autoSync?: boolean;
   /** Ops per push, 1..500 (default 500). */
   pushBatch?: number;
+  /** How long one request may take before it counts as offline (ms, default 30000). */
+  requestTimeoutMs?: number;
 }
 export type Role = "admin" | "teacher";
 export interface UserInfo { id: string; username: string; display_name: string; role: Role; school_id: string; }
@@ -257,6 +259,7 @@ impl Rollcall {
     /// Signs in (Rust form of `Rollcall.signIn`).
     pub async fn sign_in_with(base_url: &str, username: &str, password: &str, options: Options) -> Result<Rollcall> {
         let api = Api::new(base_url);
+        api.set_timeout_ms(f64::from(options.request_timeout_ms.max(1)));
         let user = api.login(username, password).await?;
         accounts::remember(&accounts::Session {
             user: user.clone(),

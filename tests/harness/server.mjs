@@ -52,8 +52,8 @@ const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 /**
  * Starts `rollcall serve` on a free port with a fresh data directory holding the demo school.
- * Returns a handle: `url`, `port`, `dataDir`, `log()`, `stop()`, `kill()`, `start()`,
- * `restart()`, `dispose()`.
+ * Returns a handle: `url`, `port`, `dataDir`, `log()`, `stop()`, `kill()`, `freeze()`, `thaw()`,
+ * `start()`, `restart()`, `dispose()`.
  */
 export async function startServer({ demo = true, env = {} } = {}) {
   const binary = serverBinary();
@@ -120,6 +120,14 @@ export async function startServer({ demo = true, env = {} } = {}) {
     async kill() {
       await stopWith('SIGKILL');
     },
+    /** Freezes the server process (SIGSTOP): connections open, nothing answers — a hung server. */
+    freeze() {
+      child?.kill('SIGSTOP');
+    },
+    /** Lets a frozen server run again (SIGCONT). */
+    thaw() {
+      child?.kill('SIGCONT');
+    },
     async restart() {
       await handle.stop();
       return handle.start();
@@ -134,6 +142,7 @@ export async function startServer({ demo = true, env = {} } = {}) {
   async function stopWith(signal) {
     const running = child;
     if (!running) return;
+    running.kill('SIGCONT'); // a frozen server must run to handle SIGTERM
     const exited = new Promise((done) => running.once('exit', done));
     running.kill(signal);
     const timeout = sleep(15_000).then(() => 'timeout');
