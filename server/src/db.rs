@@ -23,6 +23,14 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations
 /// short; this only bites when the disk stalls.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
+/// Write-ahead log size (pages) at which a committing connection checkpoints by itself. The
+/// server checkpoints from a thread of its own ([`Checkpointer`]) long before that, so commits
+/// (and the pushes waiting on them) do not pay for copying the log into the database file;
+/// this is the backstop for when that thread falls behind, and for the CLI.
+const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 20_000;
+/// How often the checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 /// The key of the PostgreSQL advisory lock that serializes writers (see [`write_transaction`]).
 /// Any fixed number works; this one spells "rollcall" in ASCII.
 #[cfg(feature = "postgres")]
@@ -127,7 +135,8 @@ impl DbUrl {
                      PRAGMA synchronous = FULL;
                      PRAGMA foreign_keys = ON;
                      PRAGMA cache_size = -32768;
-                     PRAGMA temp_store = MEMORY;"
+                     PRAGMA temp_store = MEMORY;
+                     PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};"
                 ))?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -148,6 +157,8 @@ pub enum ConnectError {
     Setup(#[from] diesel::result::Error),
     #[error("this rollcall binary was built without support for {0}; rebuild with that cargo feature")]
     BackendNotBuilt(String),
+    #[error("cannot start a database thread: {0}")]
+    Thread(String),
 }
 
 /// The connection pool's manager: opens connections through [`DbUrl::connect`].
@@ -258,6 +269,52 @@ impl Db {
         })
         .await
         .map_err(|e| AppError::Internal(format!("a database task did not finish: {e}")))?
+    }
+}
+
+/// SQLite only: a thread that checkpoints the write-ahead log in the background (PASSIVE: it
+/// never blocks the writer or readers). Stops, after a last checkpoint, when dropped.
+#[derive(Debug)]
+pub struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts the thread for a SQLite database; `None` for PostgreSQL, which checkpoints itself.
+    pub fn start(db: &Db) -> Result<Option<Checkpointer>, ConnectError> {
+        if !matches!(db.url, DbUrl::Sqlite(_)) {
+            return Ok(None);
+        }
+        let mut conn = db.connect()?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("rollcall-checkpoint".to_owned())
+            .spawn(move || {
+                let checkpoint = |conn: &mut DbConnection| {
+                    if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log failed; will retry");
+                    }
+                };
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    checkpoint(&mut conn);
+                }
+                checkpoint(&mut conn);
+            })
+            .map_err(|e| ConnectError::Thread(e.to_string()))?;
+        Ok(Some(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        }))
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -140,6 +140,7 @@ pub struct RunningServer {
     server: actix_web::dev::Server,
     stop: StopHandle,
     writer: std::thread::JoinHandle<()>,
+    checkpointer: Option<db::Checkpointer>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -159,9 +160,14 @@ impl RunningServer {
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.server.await;
         let writer = self.writer;
+        let checkpointer = self.checkpointer;
         // Every handle on the queue is gone once the workers have stopped; the thread ends
-        // after answering what was queued.
-        let _ = actix_web::rt::task::spawn_blocking(move || writer.join()).await;
+        // after answering what was queued. The last checkpoint follows the last commit.
+        let _ = actix_web::rt::task::spawn_blocking(move || {
+            let _ = writer.join();
+            drop(checkpointer);
+        })
+        .await;
         tracing::info!("server stopped");
         result
     }
@@ -186,6 +192,7 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         max_clock_drift: settings.max_clock_drift,
         group_commit_max_ops: settings.group_commit_max_ops,
     })?;
+    let checkpointer = db::Checkpointer::start(&db).map_err(db::OpenError::from)?;
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -248,5 +255,6 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         server,
         stop,
         writer: writer_thread,
+        checkpointer,
     })
 }

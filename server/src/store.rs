@@ -9,8 +9,34 @@ use rollcall_shared::{Hlc, MarkState, RegisterKey, RegisterState, SchoolId, Stat
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bind-parameter limits.
-const INSERT_CHUNK: usize = 500;
+/// Ops per dedupe query: well under SQLite's and PostgreSQL's bind-parameter limits.
+const LOOKUP_CHUNK: usize = 500;
+
+/// Inserts rows in multi-row statements of fixed sizes (32, 16, 8, 4, 2, 1 rows). Diesel
+/// caches a prepared statement per fixed size but re-parses a statement of any other size, and
+/// parsing a many-row INSERT costs more than running it: with fixed sizes, a push's rows go in
+/// with a few cached statements.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let mut rest: &[_] = $rows;
+        while !rest.is_empty() {
+            let taken = insert_rows!(@sizes $conn, $table, rest, 32, 16, 8, 4, 2, 1);
+            rest = &rest[taken..];
+        }
+        diesel::QueryResult::Ok(())
+    }};
+    (@sizes $conn:expr, $table:expr, $rest:expr, $($size:literal),*) => {{
+        let mut taken = 0;
+        $(
+            if taken == 0 && $rest.len() >= $size {
+                let rows: &[_; $size] = $rest[..$size].try_into().expect("a slice of the checked length");
+                $crate::on_backend!($conn, |inner| diesel::insert_into($table).values(rows).execute(inner))?;
+                taken = $size;
+            }
+        )*
+        taken
+    }};
+}
 
 /// One student's mark as stored: each field with the HLC that set it.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -181,11 +207,7 @@ pub fn save_register(
             new_rows.push(row);
         }
     }
-    for chunk in new_rows.chunks(INSERT_CHUNK) {
-        crate::on_backend!(conn, |inner| diesel::insert_into(marks::table)
-            .values(chunk)
-            .execute(inner))?;
-    }
+    insert_rows!(conn, marks::table, &new_rows)?;
     if submission_changed && let Some(submitted) = &stored.state.submitted {
         let row = SubmissionRow {
             school_id: school_id.to_string(),
@@ -210,29 +232,28 @@ pub fn save_register(
 
 /// Appends ops to the log.
 pub fn append_op_log(conn: &mut DbConnection, rows: &[OpLogRow]) -> QueryResult<()> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        crate::on_backend!(conn, |inner| diesel::insert_into(op_log::table)
-            .values(chunk)
-            .execute(inner))?;
-    }
-    Ok(())
+    insert_rows!(conn, op_log::table, rows)
 }
 
-/// For each op id already received, the outcome and code of its first receipt.
+/// An op's identity in the log: the HLC text it was sent with, and its op id.
+pub type OpKey = (String, String);
+
+/// For each op already received, the outcome and code of its first receipt.
 pub fn first_receipts(
     conn: &mut DbConnection,
-    op_ids: &[String],
-) -> QueryResult<BTreeMap<String, (String, Option<String>)>> {
+    keys: &[OpKey],
+) -> QueryResult<BTreeMap<OpKey, (String, Option<String>)>> {
     let mut found = BTreeMap::new();
-    for chunk in op_ids.chunks(INSERT_CHUNK) {
-        // `outcome <> 'duplicate'` lets the database use the partial unique index on op_id.
+    for chunk in keys.chunks(LOOKUP_CHUNK) {
+        let hlcs: Vec<&str> = chunk.iter().map(|(hlc, _)| hlc.as_str()).collect();
+        // Matches the partial unique index (device_hlc, op_id) WHERE outcome <> 'duplicate'.
         let rows = op_log::table
-            .filter(op_log::op_id.eq_any(chunk))
+            .filter(op_log::device_hlc.eq_any(hlcs))
             .filter(op_log::outcome.ne("duplicate"))
-            .select((op_log::op_id, op_log::outcome, op_log::code))
-            .load::<(String, String, Option<String>)>(conn)?;
-        for (op_id, outcome, code) in rows {
-            found.insert(op_id, (outcome, code));
+            .select((op_log::device_hlc, op_log::op_id, op_log::outcome, op_log::code))
+            .load::<(String, String, String, Option<String>)>(conn)?;
+        for (hlc, op_id, outcome, code) in rows {
+            found.insert((hlc, op_id), (outcome, code));
         }
     }
     Ok(found)

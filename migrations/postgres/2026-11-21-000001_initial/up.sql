@@ -124,8 +124,12 @@ CREATE TABLE op_log (
     message TEXT,
     clock_skewed INTEGER NOT NULL CHECK (clock_skewed IN (0, 1))
 );
--- An op_id is received once; later receipts are logged as 'duplicate' rows beside it.
-CREATE UNIQUE INDEX op_log_first_receipt ON op_log (op_id) WHERE outcome <> 'duplicate';
+-- An op is received once; later receipts are logged as 'duplicate' rows beside it. An op is
+-- its op_id, sent with the HLC the device stamped it with; a retry carries both unchanged. The
+-- index leads with that HLC on purpose: HLCs of new ops are all close to "now", so new entries
+-- land on the index's last pages, while random UUIDs first would dirty one page per op at every
+-- commit (the write volume of a year-old op log would cap pushes at a few thousand per second).
+CREATE UNIQUE INDEX op_log_first_receipt ON op_log (device_hlc, op_id) WHERE outcome <> 'duplicate';
 
 -- What pull reads: every applied change, in commit order.
 CREATE VIEW change_feed AS

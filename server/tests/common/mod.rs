@@ -1,0 +1,515 @@
+//! The test harness: the real server, started with `rollcall_server::launch` on 127.0.0.1:0,
+//! on a temporary SQLite file or, when `ROLLCALL_TEST_PG` names a PostgreSQL server, on a fresh
+//! database created for the test and dropped after it. Each test runs once per backend via
+//! [`backend_tests!`]; without `ROLLCALL_TEST_PG` the PostgreSQL variants say so and pass, with
+//! it an unreachable PostgreSQL fails them.
+#![allow(dead_code, reason = "each test file uses its own part of the harness")]
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use rollcall_server::db::{DbConnection, DbUrl};
+use rollcall_server::settings::{Secret, Settings};
+use rollcall_shared::protocol::{LoginResponse, Roster};
+use rollcall_shared::{ClassId, HlcClock, NodeId, OpId, RawOp, StudentId};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// Generates, for each named `async fn NAME(server: &TestServer)` in the test file, a test
+/// `sqlite::NAME` and a test `postgres::NAME`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = $crate::common::TestServer::start($crate::common::Backend::Sqlite).await;
+                    super::$name(&server).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(server) = $crate::common::TestServer::start_postgres().await else {
+                        return;
+                    };
+                    super::$name(&server).await;
+                }
+            )*
+        }
+    };
+}
+
+pub const PASSWORD: &str = "rollcall-demo";
+/// One signing key for every instance of a test, so a token from one server works on another.
+const TEST_JWT_SECRET: &str = "test-signing-key-test-signing-key-0123";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server with its own database; stopped and cleaned up on drop.
+pub struct TestServer {
+    pub url: String,
+    pub backend: Backend,
+    pub db_url: String,
+    pub data_dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The database to drop afterwards (PostgreSQL only): (admin URL, name).
+    pg_database: Option<(String, String)>,
+}
+
+static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestServer {
+    /// A server on a temporary SQLite file, seeded with the demo school and a second school.
+    pub async fn start(backend: Backend) -> TestServer {
+        match backend {
+            Backend::Sqlite => {
+                let data_dir = tempfile::tempdir().expect("temp dir");
+                let db_url = format!("sqlite://{}", data_dir.path().join("rollcall.db").display());
+                TestServer::boot(backend, data_dir, db_url, None, true).await
+            }
+            Backend::Postgres => TestServer::start_postgres().await.expect("ROLLCALL_TEST_PG is not set"),
+        }
+    }
+
+    /// A server on a fresh PostgreSQL database, or `None` when `ROLLCALL_TEST_PG` is not set.
+    /// An unreachable PostgreSQL fails the test.
+    pub async fn start_postgres() -> Option<TestServer> {
+        let Ok(admin_url) = std::env::var("ROLLCALL_TEST_PG") else {
+            eprintln!("ROLLCALL_TEST_PG is not set: the PostgreSQL run of this test is skipped");
+            return None;
+        };
+        let name = format!(
+            "rollcall_test_{}_{}_{}",
+            std::process::id(),
+            DATABASE_COUNTER.fetch_add(1, Ordering::SeqCst),
+            rand_suffix()
+        );
+        let mut admin = diesel::PgConnection::establish(&admin_url)
+            .unwrap_or_else(|e| panic!("ROLLCALL_TEST_PG={admin_url} cannot be reached: {e}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+        let db_url = database_url(&admin_url, &name);
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Some(TestServer::boot(Backend::Postgres, data_dir, db_url, Some((admin_url, name)), true).await)
+    }
+
+    /// Another server on the same database (a district runs several behind a proxy).
+    pub async fn sibling(&self) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        TestServer::boot(self.backend, data_dir, self.db_url.clone(), None, false).await
+    }
+
+    async fn boot(
+        backend: Backend,
+        data_dir: tempfile::TempDir,
+        db_url: String,
+        pg_database: Option<(String, String)>,
+        seed: bool,
+    ) -> TestServer {
+        let settings = Settings {
+            data_dir: data_dir.path().to_owned(),
+            database_url: Some(Secret::new(db_url.clone())),
+            jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
+            workers: 2,
+            db_pool_size: 4,
+            log: "warn".to_owned(),
+            ..Settings::default()
+        };
+        if seed {
+            let db = rollcall_server::db::Db::open(settings.db_url(), 1).expect("open the test database");
+            let mut conn = db.connect().expect("connect to the test database");
+            rollcall_server::demo::seed(&mut conn, chrono::Utc::now().date_naive()).expect("seed the demo school");
+            seed_other_school(&mut conn);
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, started) = std::sync::mpsc::channel::<Result<(), String>>();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = match rollcall_server::launch(settings, listener) {
+                    Ok(server) => server,
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                let handle = server.stop_handle();
+                actix_web::rt::spawn(async move {
+                    let _ = stopped.await;
+                    handle.stop().await;
+                });
+                let _ = server.wait().await;
+            });
+        });
+        started
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server did not start")
+            .unwrap_or_else(|e| panic!("the server did not start: {e}"));
+        TestServer {
+            url: format!("http://{addr}"),
+            backend,
+            db_url,
+            data_dir,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
+            stop: Some(stop),
+            thread: Some(thread),
+            pg_database,
+        }
+    }
+
+    /// A direct database connection, to check what was stored.
+    pub fn db(&self) -> DbConnection {
+        DbUrl::parse(Some(&self.db_url), self.data_dir.path())
+            .connect()
+            .expect("connect to the test database")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Signs in; panics unless it works.
+    pub async fn login(&self, username: &str) -> Session {
+        let response = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(response.status(), StatusCode::OK, "login as {username}");
+        let refresh_cookie = refresh_cookie(response.headers()).expect("a refresh cookie");
+        let body: LoginResponse = response.json().await.expect("login answer");
+        Session {
+            token: body.access_token,
+            refresh_cookie,
+            login: body,
+        }
+    }
+
+    /// Any request; returns status, headers and the JSON body (Null when there is none).
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self
+            .http
+            .request(method.parse().expect("method"), self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(request.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    pub async fn roster(&self, token: &str) -> Roster {
+        let reply = self.get("/api/v1/roster", token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        serde_json::from_value(reply.body).expect("roster")
+    }
+
+    /// Pushes ops from a device; returns the reply.
+    pub async fn push(&self, token: &str, device: NodeId, ops: &[RawOp]) -> Reply {
+        self.post("/api/v1/sync/push", token, json!({"device_id": device, "ops": ops}))
+            .await
+    }
+
+    /// Pulls every change visible to the caller, page by page; returns them and the pages' sizes.
+    pub async fn pull_all(&self, token: &str, cursor: Option<String>, limit: u32) -> (Vec<Value>, String, usize) {
+        let mut cursor = cursor;
+        let mut changes = Vec::new();
+        let mut pages = 0;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/sync/pull?cursor={c}&limit={limit}"),
+                None => format!("/api/v1/sync/pull?limit={limit}"),
+            };
+            let reply = self.get(&path, token).await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            pages += 1;
+            let page = reply.body["changes"].as_array().expect("changes").clone();
+            assert!(page.len() <= limit as usize);
+            changes.extend(page);
+            cursor = Some(reply.body["cursor"].as_str().expect("cursor").to_owned());
+            if !reply.body["more"].as_bool().expect("more") {
+                return (changes, cursor.unwrap_or_default(), pages);
+            }
+        }
+    }
+
+    /// Rows in the op log with these op ids, by outcome.
+    pub fn op_log_outcomes(&self, op_ids: &[OpId]) -> Vec<(String, String)> {
+        use rollcall_server::schema::op_log;
+        let ids: Vec<String> = op_ids.iter().map(|id| id.to_string()).collect();
+        op_log::table
+            .filter(op_log::op_id.eq_any(ids))
+            .order(op_log::seq.asc())
+            .select((op_log::op_id, op_log::outcome))
+            .load(&mut self.db())
+            .expect("read the op log")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Some((admin_url, name)) = self.pg_database.take()
+            && let Ok(mut admin) = diesel::PgConnection::establish(&admin_url)
+        {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+}
+
+/// The admin URL with its database name replaced.
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A second school with one teacher (`other-teacher`), one class and one student, for checks
+/// that nothing crosses schools.
+fn seed_other_school(conn: &mut DbConnection) {
+    use rollcall_server::schema::*;
+    let school = uuid::Uuid::new_v4().to_string();
+    let teacher = uuid::Uuid::new_v4().to_string();
+    let class = uuid::Uuid::new_v4().to_string();
+    let student = uuid::Uuid::new_v4().to_string();
+    let hash = rollcall_server::passwords::hash(PASSWORD).expect("hash");
+    diesel::insert_into(schools::table)
+        .values((schools::id.eq(&school), schools::name.eq("Hillside School"), schools::created_at.eq(0i64)))
+        .execute(conn)
+        .expect("school");
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(&teacher),
+            users::school_id.eq(&school),
+            users::username.eq("other-teacher"),
+            users::display_name.eq("Other Teacher"),
+            users::role.eq("teacher"),
+            users::password_hash.eq(hash),
+            users::created_at.eq(0i64),
+        ))
+        .execute(conn)
+        .expect("teacher");
+    diesel::insert_into(classes::table)
+        .values((classes::id.eq(&class), classes::school_id.eq(&school), classes::name.eq("H1 Art")))
+        .execute(conn)
+        .expect("class");
+    diesel::insert_into(class_teachers::table)
+        .values((
+            class_teachers::school_id.eq(&school),
+            class_teachers::class_id.eq(&class),
+            class_teachers::teacher_id.eq(&teacher),
+        ))
+        .execute(conn)
+        .expect("class teacher");
+    diesel::insert_into(students::table)
+        .values((
+            students::id.eq(&student),
+            students::school_id.eq(&school),
+            students::external_id.eq("H0001"),
+            students::given_name.eq("Hal"),
+            students::family_name.eq("Hill"),
+        ))
+        .execute(conn)
+        .expect("student");
+    diesel::insert_into(enrolments::table)
+        .values((
+            enrolments::school_id.eq(&school),
+            enrolments::class_id.eq(&class),
+            enrolments::student_id.eq(&student),
+            enrolments::from_date.eq("2000-01-01"),
+        ))
+        .execute(conn)
+        .expect("enrolment");
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    /// `rollcall_refresh=…` as the browser would send it back.
+    pub refresh_cookie: String,
+    pub login: LoginResponse,
+}
+
+/// The `name=value` of the refresh cookie in a response, if one was set.
+pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("rollcall_refresh="))
+        .map(|value| value.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// A response, read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply { status, headers, body }
+    }
+
+    /// The outcomes of a push reply, in order.
+    pub fn outcomes(&self) -> Vec<String> {
+        self.body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["outcome"].as_str().expect("outcome").to_owned())
+            .collect()
+    }
+}
+
+/// The demo school as a teacher sees it: their classes and each class's students.
+#[derive(Debug, Clone)]
+pub struct Classes {
+    pub roster: Roster,
+}
+
+impl Classes {
+    pub fn class(&self, index: usize) -> ClassId {
+        self.roster.classes[index].id
+    }
+
+    pub fn students(&self, class: ClassId) -> Vec<StudentId> {
+        self.roster
+            .enrolments
+            .iter()
+            .filter(|e| e.class_id == class)
+            .map(|e| e.student_id)
+            .collect()
+    }
+
+    pub fn class_named(&self, name: &str) -> ClassId {
+        self.roster
+            .classes
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no class {name}"))
+            .id
+    }
+}
+
+/// Makes ops the way a tablet does: fresh op ids, HLCs from the device's own clock.
+pub struct Device {
+    pub id: NodeId,
+    pub clock: HlcClock,
+}
+
+impl Device {
+    pub fn new(id: u64) -> Device {
+        Device {
+            id: NodeId(id),
+            clock: HlcClock::new(NodeId(id)),
+        }
+    }
+
+    /// An op stamped now (plus `ahead_ms`).
+    pub fn op(
+        &mut self,
+        class_id: ClassId,
+        date: &str,
+        period: i64,
+        student_id: Option<StudentId>,
+        field: &str,
+        value: Value,
+    ) -> RawOp {
+        self.op_at(0, class_id, date, period, student_id, field, value)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn op_at(
+        &mut self,
+        ahead_ms: i64,
+        class_id: ClassId,
+        date: &str,
+        period: i64,
+        student_id: Option<StudentId>,
+        field: &str,
+        value: Value,
+    ) -> RawOp {
+        let now = chrono::Utc::now() + chrono::Duration::milliseconds(ahead_ms);
+        RawOp {
+            op_id: OpId(uuid::Uuid::new_v4()),
+            hlc: self.clock.send(now.timestamp_millis() as u64).to_string(),
+            device_time: now,
+            class_id,
+            date: date.to_owned(),
+            period,
+            student_id,
+            field: field.to_owned(),
+            value,
+        }
+    }
+
+    /// A status op for one student.
+    pub fn mark(&mut self, class_id: ClassId, date: &str, period: i64, student: StudentId, status: &str) -> RawOp {
+        self.op(class_id, date, period, Some(student), "status", json!(status))
+    }
+}
+
+/// A date inside the demo school year (enrolments start on its first day).
+pub fn school_day(offset_days: i64) -> String {
+    let start = rollcall_server::demo::school_year_start(chrono::Utc::now().date_naive());
+    (start + chrono::Duration::days(offset_days)).format("%Y-%m-%d").to_string()
+}
