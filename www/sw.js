@@ -26,11 +26,8 @@ const SHELL = [
   '/js/update.js',
   '/pkg/rollcall_client.js',
   '/pkg/rollcall_client_bg.wasm',
+  // The page's own icon. The PNGs are left out: only an install fetches them, and it is online.
   '/icons/icon.svg',
-  '/icons/icon-192.png',
-  '/icons/icon-512.png',
-  '/icons/icon-maskable-512.png',
-  '/icons/apple-touch-icon.png',
 ];
 const SHELL_PATHS = new Set(SHELL);
 /** The app's own page: every navigation to it is answered with the cached '/'. */

@@ -52,6 +52,8 @@ function route() {
 
 function startSession(client) {
   app.client = client;
+  // Another teacher may have used this tablet before: never show their class names.
+  app.roster = null;
   const user = client.user;
   replaceChildren(document.getElementById('who'), h('span', { class: 'who-name' }, user.display_name || user.username));
   document.getElementById('sign-out').hidden = false;

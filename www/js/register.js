@@ -347,6 +347,10 @@ export function mountRegister(app, main, { classId, date, period }) {
     submitState.dataset.warn = String(view.locked || (!view.submitted && view.counts.unmarked > 0));
     setText(submitButton, view.submitted ? 'Submitted ✓' : 'Submit register');
     submitButton.disabled = view.submitted;
+    if (!main.dataset.ready) {
+      // For measuring load time (tests/bench/pwa-bench.mjs) and field monitoring: the register is usable.
+      performance.mark('rollcall:register-ready');
+    }
     main.dataset.ready = 'true';
   }
 

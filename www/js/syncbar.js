@@ -86,8 +86,9 @@ export function createSyncBar(app, element) {
     setText(queue, queueText);
     setText(last, status.lastSyncAt ? `Synced ${ago(status.lastSyncAt)}` : 'Not synced yet');
     const backingOff = status.failures > 0 && status.nextRetryAt && !status.syncing && !status.signInRequired;
-    retry.hidden = !backingOff;
-    if (backingOff) setText(retry, `Next try ${inTime(status.nextRetryAt)}`);
+    retry.hidden = !backingOff && browserOnline;
+    if (!browserOnline) setText(retry, 'Sends when the network is back');
+    else if (backingOff) setText(retry, `Next try ${inTime(status.nextRetryAt)}`);
     syncNow.hidden = status.signInRequired || (status.pending === 0 && status.failures === 0);
     again.hidden = !status.signInRequired;
   }

@@ -155,6 +155,8 @@ export function mountToday(app, main, { date }) {
         try {
           const registers = await app.client.registersOn(date);
           if (disposed) return;
+          // Names for the refused-marks banner and period times for the register stay current.
+          app.client.roster().then((roster) => (app.roster = roster), () => {});
           waitingForRoster = false;
           render(registers);
         } catch (error) {
