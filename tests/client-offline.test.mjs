@@ -3,42 +3,30 @@
 // back everything flushes by itself, with no click.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   Api,
   DEMO_PASSWORD,
   call,
   fieldKey,
   isoDate,
-  launchBrowser,
   loadClient,
   openClientPage,
   resume,
   serveShellFromDisk,
   signIn,
-  startServer,
+  useServerAndBrowser,
   waitFor,
 } from './harness/index.mjs';
 
 /** Automatic syncing with a short debounce, as the app runs. */
 const AUTO = { debounceMs: 100 };
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = useServerAndBrowser();
 
 test('with the server down, marks queue, retries back off, and all flush when it returns', async () => {
-  const context = await browser.newContext();
-  const page = await openClientPage(context, server);
+  const context = await env.browser.newContext();
+  const page = await openClientPage(context, env.server);
   await signIn(page, 'teacher1', DEMO_PASSWORD, AUTO);
   const date = isoDate(0);
   const [first, second] = await call(page, 'registersOn', date);
@@ -53,7 +41,7 @@ test('with the server down, marks queue, retries back off, and all flush when it
   const firstView = await call(page, 'register', first.classId, date, first.period);
   const view = await call(page, 'register', second.classId, date, second.period);
   await page.evaluate(() => (window.events = []));
-  await server.stop();
+  await env.server.stop();
   const marked = await call(page, 'markAll', second.classId, date, second.period, 'present');
   await call(page, 'mark', second.classId, date, second.period, view.students[0].studentId, 'absent');
   await call(page, 'mark', first.classId, date, first.period, firstView.students[0].studentId, 'late');
@@ -81,7 +69,7 @@ test('with the server down, marks queue, retries back off, and all flush when it
 
   // A reload while the server is down loses nothing. (The page itself comes from disk here, as
   // the PWA's service worker would serve it from its cache.)
-  const stopServingShell = await serveShellFromDisk(context, server);
+  const stopServingShell = await serveShellFromDisk(context, env.server);
   await page.reload();
   await loadClient(page);
   await stopServingShell();
@@ -94,7 +82,7 @@ test('with the server down, marks queue, retries back off, and all flush when it
   assert.equal(reloaded.counts.unmarked, 0);
 
   // The server comes back: the queue drains with no click.
-  await server.start();
+  await env.server.start();
   status = await waitFor(
     'the queue to flush by itself',
     async () => {
@@ -107,7 +95,7 @@ test('with the server down, marks queue, retries back off, and all flush when it
   assert.equal(status.lastError, null);
   assert.equal(status.online, true);
 
-  const api = await Api.login(server.url, 'teacher1', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher1', DEMO_PASSWORD);
   const state = await api.state();
   const statusOf = (register, studentId) =>
     state.get(fieldKey({ class_id: register.classId, date, period: register.period, student_id: studentId, field: 'status' }))
@@ -121,15 +109,15 @@ test('with the server down, marks queue, retries back off, and all flush when it
 });
 
 test('a hung server (no answer at all) counts as offline after the request timeout', async () => {
-  const context = await browser.newContext();
-  const page = await openClientPage(context, server);
+  const context = await env.browser.newContext();
+  const page = await openClientPage(context, env.server);
   await signIn(page, 'teacher2', DEMO_PASSWORD, { autoSync: false, requestTimeoutMs: 1500 });
   const date = isoDate(0);
   const [register] = await call(page, 'registersOn', date);
   const view = await call(page, 'register', register.classId, date, register.period);
   await call(page, 'mark', register.classId, date, register.period, view.students[0].studentId, 'absent');
 
-  server.freeze();
+  env.server.freeze();
   try {
     const started = Date.now();
     const report = await call(page, 'syncNow');
@@ -139,7 +127,7 @@ test('a hung server (no answer at all) counts as offline after the request timeo
     assert.ok(waited >= 1400 && waited < 10_000, `gave up after ${waited} ms`);
     assert.equal((await call(page, 'status')).pending, 1);
   } finally {
-    server.thaw();
+    env.server.thaw();
   }
   const report = await call(page, 'syncNow');
   assert.deepEqual([report.ok, report.pushed], [true, 1], JSON.stringify(report));

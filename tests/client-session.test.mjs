@@ -2,26 +2,15 @@
 // tokens: an expired token gets one refresh (the HttpOnly cookie) and one retry, invisibly.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { DEMO_PASSWORD, call, isoDate, launchBrowser, openClientPage, signIn, startServer } from './harness/index.mjs';
+import { test } from 'node:test';
+import { DEMO_PASSWORD, call, isoDate, openClientPage, signIn, useServerAndBrowser } from './harness/index.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  // One-second tokens (the server allows 5 s of clock leeway on top).
-  server = await startServer({ env: { ROLLCALL_ACCESS_TOKEN_TTL_SECS: '1' } });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+// One-second access tokens (the server allows 5 s of clock leeway on top).
+const env = useServerAndBrowser({ env: { ROLLCALL_ACCESS_TOKEN_TTL_SECS: '1' } });
 
 test('an expired access token is refreshed once and the request retried once', async () => {
-  const context = await browser.newContext();
-  const page = await openClientPage(context, server);
+  const context = await env.browser.newContext();
+  const page = await openClientPage(context, env.server);
   await signIn(page, 'teacher1', DEMO_PASSWORD, { autoSync: false });
   const date = isoDate(0);
   const [register] = await call(page, 'registersOn', date);

@@ -3,43 +3,31 @@
 // and one syncing tab at a time.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   Api,
   DEMO_PASSWORD,
   call,
   fieldKey,
   isoDate,
-  launchBrowser,
   loadClient,
   op,
   openClientPage,
   resume,
   signIn,
-  startServer,
+  useServerAndBrowser,
   waitFor,
 } from './harness/index.mjs';
 
 /** Manual syncing: each test decides when a tablet talks to the server. */
 const MANUAL = { autoSync: false };
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = useServerAndBrowser();
 
 /** A new tablet (browser context) signed in as `username`. */
 async function tablet(username = 'teacher1', options = MANUAL) {
-  const context = await browser.newContext();
-  const page = await openClientPage(context, server);
+  const context = await env.browser.newContext();
+  const page = await openClientPage(context, env.server);
   const user = await signIn(page, username, DEMO_PASSWORD, options);
   return { context, page, user };
 }
@@ -88,7 +76,7 @@ test('marks are pushed to the server and other devices’ changes are pulled bac
   assert.equal(status.online, true);
 
   // The server holds exactly what the tablet shows.
-  const api = await Api.login(server.url, 'teacher1', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher1', DEMO_PASSWORD);
   const state = await api.state();
   const [classId, , period] = at;
   const value = (studentId, field) =>
@@ -157,7 +145,7 @@ test('two tablets offline mark the same student differently; both end with the l
   const seenByB = row(await call(b.page, 'register', ...at), student);
   assert.deepEqual([seenByA.status, seenByA.sync], ['late', 'superseded']);
   assert.deepEqual([seenByB.status, seenByB.sync], ['late', 'synced']);
-  const api = await Api.login(server.url, 'teacher1', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher1', DEMO_PASSWORD);
   const state = await api.state();
   const [classId, , period] = at;
   assert.equal(state.get(fieldKey({ class_id: classId, date, period, student_id: student, field: 'status' })).value, 'late');
@@ -170,7 +158,7 @@ test('an op on a locked register is rejected with its reason, kept, and survives
   const date = isoDate(-1);
   const { view, at } = await firstRegister(page, date);
   const [classId, , period] = at;
-  const admin = await Api.login(server.url, 'admin', DEMO_PASSWORD);
+  const admin = await Api.login(env.server.url, 'admin', DEMO_PASSWORD);
   await admin.lock({ classId, from: date, until: date, reason: 'register closed by the office' });
 
   const student = view.students[0].studentId;
@@ -207,7 +195,7 @@ test('an op on a locked register is rejected with its reason, kept, and survives
   assert.equal((await resume(page, MANUAL)).username, 'teacher2');
   await check();
 
-  const api = await Api.login(server.url, 'teacher2', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher2', DEMO_PASSWORD);
   const state = await api.state();
   assert.equal(state.get(fieldKey({ class_id: classId, date, period, student_id: student, field: 'status' })), undefined);
   await context.close();
@@ -255,7 +243,7 @@ test('a resumed tablet renews its session with the cookie; a refused session kee
 
 test('one tab syncs at a time and the other tabs hear about the changes', async () => {
   const { context, page, user } = await tablet('teacher4');
-  const second = await openClientPage(context, server);
+  const second = await openClientPage(context, env.server);
   await resume(second, MANUAL);
   const date = isoDate(0);
   const registers = await call(page, 'registersOn', date);
@@ -292,7 +280,7 @@ test('one tab syncs at a time and the other tabs hear about the changes', async 
   );
   assert.ok(heard.registers.length >= 8);
   await waitFor('the second tab to see an empty queue', async () => (await call(second, 'status')).pending === 0);
-  const api = await Api.login(server.url, 'teacher4', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher4', DEMO_PASSWORD);
   const state = await api.state();
   assert.equal(state.size, queued, 'every op reached the server exactly once');
   await context.close();

@@ -529,7 +529,20 @@ impl LocalStore {
                 }
             }
             let mut applied = PushApplied::default();
+            // The registers the answered ops belong to, read all at once.
+            let mut keys: Vec<RegisterKey> = response
+                .results
+                .iter()
+                .filter_map(|result| current.get(&result.op_id))
+                .map(|record| record.op.change.register)
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
             let mut touched: BTreeMap<String, RegisterRecord> = BTreeMap::new();
+            for register in platform::join_all(keys.iter().map(|key| get_register(&registers, *key))).await {
+                let register = register?;
+                touched.insert(register.reg.clone(), register);
+            }
             let mut answered = Vec::with_capacity(response.results.len());
             for result in &response.results {
                 let Some(mut record) = current.remove(&result.op_id) else {
@@ -537,10 +550,6 @@ impl LocalStore {
                 };
                 record.queued = None;
                 record.answered_at = Some(device_now_ms);
-                if !touched.contains_key(&record.reg) {
-                    let register = get_register(&registers, record.op.change.register).await?;
-                    touched.insert(record.reg.clone(), register);
-                }
                 // A duplicate whose first receipt was refused carries the refusal's code: it
                 // is a rejected op, and must not pass for a stored one.
                 let refused = result.outcome == Outcome::Rejected
@@ -573,11 +582,12 @@ impl LocalStore {
             applied.unanswered = current.len() as u32;
             ops.put_all(answered.into_iter()).await?;
             // `local` = `server` ⊔ what is still pending (the answered ops no longer are).
+            let still_pending = platform::join_all(touched.keys().map(|reg| pending_of_register(&ops, reg))).await;
             let mut rebuilt = Vec::with_capacity(touched.len());
-            for (reg, mut register) in touched {
+            for ((reg, mut register), pending) in touched.into_iter().zip(still_pending) {
                 let mut local = register.server.clone();
-                for pending in pending_of_register(&ops, &reg).await? {
-                    local.apply(pending.op.change.change, pending.op.change.hlc);
+                for op in pending? {
+                    local.apply(op.op.change.change, op.op.change.hlc);
                 }
                 register.local = local;
                 rebuilt.push((to_js(&register)?, None));
@@ -632,10 +642,11 @@ impl LocalStore {
             for change in changes {
                 by_register.entry(change.register).or_default().push(change);
             }
+            let records = platform::join_all(by_register.keys().map(|key| get_register(&registers, *key))).await;
             let mut touched = BTreeSet::new();
             let mut updated = Vec::with_capacity(by_register.len());
-            for (register, changes) in by_register {
-                let mut record = get_register(&registers, register).await?;
+            for (record, changes) in records.into_iter().zip(by_register.into_values()) {
+                let mut record = record?;
                 for change in changes {
                     record.server.apply(change.change.clone(), change.hlc);
                     record.local.apply(change.change.clone(), change.hlc);
@@ -665,13 +676,17 @@ impl LocalStore {
     pub async fn registers(&self, keys: &[RegisterKey]) -> Result<Vec<(RegisterRecord, Vec<OpRecord>)>> {
         let tx = self.read(&[OPS, REGISTERS])?;
         let (registers, ops) = (tx.store(REGISTERS)?, tx.store(OPS)?);
-        let mut all = Vec::with_capacity(keys.len());
-        for key in keys {
-            let record = get_register(&registers, *key).await?;
-            let ops = ops_of_register(&ops, &record.reg).await?;
-            all.push((record, ops));
-        }
-        Ok(all)
+        let ids: Vec<String> = keys.iter().map(register_id).collect();
+        let (records, histories) = platform::join2(
+            platform::join_all(keys.iter().map(|key| get_register(&registers, *key))),
+            platform::join_all(ids.iter().map(|reg| ops_of_register(&ops, reg))),
+        )
+        .await;
+        records
+            .into_iter()
+            .zip(histories)
+            .map(|(record, history)| Ok((record?, history?)))
+            .collect()
     }
 
     /// Queue and rejected-list sizes.

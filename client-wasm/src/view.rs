@@ -84,10 +84,10 @@ pub struct StudentRow {
     pub rejection: Option<Rejection>,
 }
 
-/// A register as the teacher sees it.
+/// Which register, in words: what both the register view and the day's overview open with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RegisterView {
+pub struct RegisterHeader {
     /// `class|date|period`, as change events name registers.
     pub key: String,
     pub class_id: ClassId,
@@ -95,6 +95,14 @@ pub struct RegisterView {
     pub date: NaiveDate,
     pub period: u8,
     pub period_label: String,
+}
+
+/// A register as the teacher sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterView {
+    #[serde(flatten)]
+    pub register: RegisterHeader,
     pub submitted: bool,
     pub submission_sync: SyncState,
     pub students: Vec<StudentRow>,
@@ -125,13 +133,8 @@ pub enum RegisterPhase {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterSummary {
-    /// `class|date|period`, as change events name registers.
-    pub key: String,
-    pub class_id: ClassId,
-    pub class_name: String,
-    pub date: NaiveDate,
-    pub period: u8,
-    pub period_label: String,
+    #[serde(flatten)]
+    pub register: RegisterHeader,
     pub starts: NaiveTime,
     pub ends: NaiveTime,
     pub enrolled: u32,
@@ -267,21 +270,23 @@ pub fn register_view(roster: &Roster, key: RegisterKey, record: &RegisterRecord,
         .values()
         .any(|record| record.state == OpState::Rejected && record.code == Some(ErrorCode::RegisterLocked));
     RegisterView {
-        key: record.reg.clone(),
-        class_id: key.class_id,
-        class_name: roster
-            .classes
-            .iter()
-            .find(|class| class.id == key.class_id)
-            .map(|class| class.name.clone())
-            .unwrap_or_default(),
-        date: key.date,
-        period: key.period,
-        period_label: roster
-            .periods
-            .iter()
-            .find(|period| period.period == key.period)
-            .map_or_else(|| format!("Period {}", key.period), |period| period.label.clone()),
+        register: RegisterHeader {
+            key: record.reg.clone(),
+            class_id: key.class_id,
+            class_name: roster
+                .classes
+                .iter()
+                .find(|class| class.id == key.class_id)
+                .map(|class| class.name.clone())
+                .unwrap_or_default(),
+            date: key.date,
+            period: key.period,
+            period_label: roster
+                .periods
+                .iter()
+                .find(|period| period.period == key.period)
+                .map_or_else(|| format!("Period {}", key.period), |period| period.label.clone()),
+        },
         submitted: local.is_submitted(),
         submission_sync,
         students: rows,
@@ -317,7 +322,10 @@ pub fn registers_on(roster: &Roster, user: &UserInfo, date: NaiveDate) -> Vec<Re
 
 /// Summarizes a register view for the day's overview.
 pub fn summarize(roster: &Roster, view: &RegisterView) -> RegisterSummary {
-    let period = roster.periods.iter().find(|period| period.period == view.period);
+    let period = roster
+        .periods
+        .iter()
+        .find(|period| period.period == view.register.period);
     let enrolled = view.students.iter().filter(|row| row.enrolled).count() as u32;
     let state = if view.locked {
         RegisterPhase::Locked
@@ -331,12 +339,7 @@ pub fn summarize(roster: &Roster, view: &RegisterView) -> RegisterSummary {
         RegisterPhase::InProgress
     };
     RegisterSummary {
-        key: view.key.clone(),
-        class_id: view.class_id,
-        class_name: view.class_name.clone(),
-        date: view.date,
-        period: view.period,
-        period_label: view.period_label.clone(),
+        register: view.register.clone(),
         starts: period.map(|p| p.starts).unwrap_or_default(),
         ends: period.map(|p| p.ends).unwrap_or_default(),
         enrolled,
