@@ -88,6 +88,7 @@ test('marks taken offline on a day the office locked are shown refused with the 
   await page.getByRole('link', { name: /All registers/ }).click();
   await appReady(page, 'today');
   assert.match(await registerCard(page, register).innerText(), /Locked by the office/);
+  await saveTabletScreens(page, 'today-locked');
   assertNoPageErrors(tablet);
   await tablet.context.close();
 });

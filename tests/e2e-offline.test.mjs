@@ -116,6 +116,7 @@ test('offline (browser offline): marks survive a reload and sync by themselves w
   await page.getByRole('link', { name: /All registers/ }).click();
   await appReady(page, 'today');
   assert.match(await registerCard(page, register).innerText(), /Taken, waiting to sync \(\d+ marks\)/);
+  await saveTabletScreens(page, 'today-offline');
 
   await network.on();
   await waitAllSynced(page);

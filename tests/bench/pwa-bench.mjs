@@ -25,7 +25,7 @@ const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 15;
 /** The shell the service worker keeps, read from www/sw.js so the two never disagree. */
 function shellFiles() {
   const source = readFileSync(join(ROOT, 'www', 'sw.js'), 'utf8');
-  const list = /const SHELL = \[([\s\S]*?)\];/.exec(source)[1];
+  const list = /const SHELL = \[([\s\S]*?)\];/.exec(source)[1].replace(/\/\/.*$/gm, '');
   return [...list.matchAll(/'([^']+)'/g)].map((match) => match[1]);
 }
 

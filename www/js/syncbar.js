@@ -84,12 +84,13 @@ export function createSyncBar(app, element) {
     else if (status.pending > 0) queueText = `${plural(status.pending, 'mark')} waiting to sync`;
     else queueText = 'All marks synced';
     setText(queue, queueText);
-    setText(last, status.lastSyncAt ? `Synced ${ago(status.lastSyncAt)}` : 'Not synced yet');
+    setText(last, status.lastSyncAt ? `Last synced ${ago(status.lastSyncAt)}` : 'Not synced yet');
     const backingOff = status.failures > 0 && status.nextRetryAt && !status.syncing && !status.signInRequired;
     retry.hidden = !backingOff && browserOnline;
     if (!browserOnline) setText(retry, 'Sends when the network is back');
     else if (backingOff) setText(retry, `Next try ${inTime(status.nextRetryAt)}`);
-    syncNow.hidden = status.signInRequired || (status.pending === 0 && status.failures === 0);
+    // With no network at all a click could only fail; the bar already says when it will send.
+    syncNow.hidden = !browserOnline || status.signInRequired || (status.pending === 0 && status.failures === 0);
     again.hidden = !status.signInRequired;
   }
 
