@@ -111,7 +111,10 @@ test('with the server down, marks queue, retries back off, and all flush when it
 test('a hung server (no answer at all) counts as offline after the request timeout', async () => {
   const context = await env.browser.newContext();
   const page = await openClientPage(context, env.server);
-  await signIn(page, 'teacher2', DEMO_PASSWORD, { autoSync: false, requestTimeoutMs: 1500 });
+  await signIn(page, 'teacher2', DEMO_PASSWORD, { autoSync: false });
+  // A short timeout for this test (signing in itself may take longer: password hashing).
+  await page.evaluate(() => window.client.close());
+  await resume(page, { autoSync: false, requestTimeoutMs: 1500 });
   const date = isoDate(0);
   const [register] = await call(page, 'registersOn', date);
   const view = await call(page, 'register', register.classId, date, register.period);
@@ -131,5 +134,49 @@ test('a hung server (no answer at all) counts as offline after the request timeo
   }
   const report = await call(page, 'syncNow');
   assert.deepEqual([report.ok, report.pushed], [true, 1], JSON.stringify(report));
+  await context.close();
+});
+
+/** Waits until the client backs off with the next retry at least `ms` away, and returns that status. */
+async function backingOffFor(page, ms) {
+  return waitFor(
+    `a retry at least ${ms} ms away`,
+    async () => {
+      const status = await call(page, 'status');
+      return status.failures >= 2 && status.nextRetryAt - Date.now() > ms ? status : null;
+    },
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
+}
+
+test('the network coming back, or the page becoming visible, syncs at once despite the backoff', async () => {
+  const context = await env.browser.newContext();
+  const page = await openClientPage(context, env.server);
+  await signIn(page, 'teacher3', DEMO_PASSWORD, { debounceMs: 100 });
+  const date = isoDate(0);
+  const [register] = await call(page, 'registersOn', date);
+  const view = await call(page, 'register', register.classId, date, register.period);
+  await waitFor('the first sync', async () => (await call(page, 'status')).lastSyncAt !== null);
+
+  // The browser loses its network: attempts fail until it comes back, then one goes at once.
+  await context.setOffline(true);
+  await call(page, 'mark', register.classId, date, register.period, view.students[0].studentId, 'absent');
+  let waiting = await backingOffFor(page, 2500);
+  await context.setOffline(false); // fires `online`
+  await waitFor('the queue to flush on `online`', async () => (await call(page, 'status')).pending === 0, {
+    timeoutMs: 2000,
+  });
+  assert.ok(Date.now() < waiting.nextRetryAt, 'it did not wait for the scheduled retry');
+
+  // The server is gone while the tablet sleeps; the teacher wakes it after the server is back.
+  await env.server.stop();
+  await call(page, 'mark', register.classId, date, register.period, view.students[1].studentId, 'late');
+  waiting = await backingOffFor(page, 2500);
+  await env.server.start();
+  await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await waitFor('the queue to flush on `visibilitychange`', async () => (await call(page, 'status')).pending === 0, {
+    timeoutMs: 2000,
+  });
+  assert.ok(Date.now() < waiting.nextRetryAt, 'it did not wait for the scheduled retry');
   await context.close();
 });
