@@ -146,6 +146,9 @@ test('offline (server stopped): the app reloads without its server and catches u
       return state.text.includes('Offline: server not reachable') ? state : null;
     });
     assert.ok(bar.pending >= expected.size);
+    await waitFor('the sync bar to say when it tries again', async () =>
+      /Next try (in \d+ (s|min)|now)/.test((await syncBar(page)).text),
+    );
     await reloadAndCheck(page, expected, bar.pending, 'Offline: server not reachable');
   } finally {
     await server.start();

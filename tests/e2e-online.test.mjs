@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Api, DEMO_PASSWORD, launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import { Api, DEMO_PASSWORD, isoDate, launchBrowser, startServer, waitFor } from './harness/index.mjs';
 import {
   appReady,
   assertNoPageErrors,
@@ -168,9 +168,23 @@ test('unmarked students stand out, and submitting with some unmarked asks first'
   assert.match(await dialog.innerText(), new RegExp(`${unmarked} students not marked`));
   assert.match(await dialog.innerText(), new RegExp(second.name));
   await dialog.getByRole('button', { name: 'Go to first unmarked' }).click();
-  const focusedRow = await page.evaluate(() => document.activeElement.closest('li.student')?.dataset.studentId);
-  assert.equal(focusedRow, second.id, 'focus moves to the first unmarked student');
+  await waitFor('focus to move to the first unmarked student', async () =>
+    (await page.evaluate(() => document.activeElement.closest('li.student')?.dataset.studentId)) === second.id,
+  );
   assert.equal(await page.getByRole('button', { name: 'Submit register' }).isEnabled(), true, 'not submitted');
+
+  // The date picker goes back to past days, never forward past today.
+  await page.getByRole('link', { name: /All registers/ }).click();
+  await appReady(page, 'today');
+  assert.equal(await page.getByRole('button', { name: 'Next day ▶' }).isDisabled(), true);
+  assert.equal(await page.getByLabel('Day').getAttribute('max'), isoDate(0));
+  await page.getByLabel('Day').fill(isoDate(-7));
+  await page.waitForSelector(`main[data-screen="today"][data-ready] a.register-card[href*="/${isoDate(-7)}/"]`);
+  assert.match(await page.locator('h1').innerText(), /Registers/);
+  await page.getByRole('button', { name: '◀ Previous day' }).click();
+  await page.waitForSelector(`main[data-screen="today"][data-ready] a.register-card[href*="/${isoDate(-8)}/"]`);
+  await page.getByRole('button', { name: 'Today' }).click();
+  await page.waitForSelector(`main[data-screen="today"][data-ready] a.register-card[href*="/${isoDate(0)}/"]`);
   assertNoPageErrors(tablet);
   await tablet.context.close();
 });
