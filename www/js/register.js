@@ -26,7 +26,7 @@ const MAX_NOTE = 500;
 /** What each per-student sync state means to a teacher. */
 const SYNC_TEXT = {
   none: '',
-  pending: 'Saved here, not sent yet',
+  pending: 'Not sent yet',
   synced: 'Synced',
   superseded: 'Changed on another device',
   rejected: 'Refused',
