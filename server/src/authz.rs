@@ -45,6 +45,9 @@ struct OpenLock {
     reason: String,
 }
 
+/// When a student is in a class: (from, until inclusive), one span per enrolment.
+type EnrolmentSpans = Vec<(NaiveDate, Option<NaiveDate>)>;
+
 /// The in-memory copy at one `authz_version`.
 #[derive(Debug, Default)]
 pub struct AuthzSnapshot {
@@ -52,7 +55,7 @@ pub struct AuthzSnapshot {
     users: HashMap<UserId, UserAccess>,
     classes: HashMap<ClassId, ClassAccess>,
     /// (from, until inclusive) per class and student.
-    enrolments: HashMap<(ClassId, StudentId), Vec<(NaiveDate, Option<NaiveDate>)>>,
+    enrolments: HashMap<(ClassId, StudentId), EnrolmentSpans>,
     locks: HashMap<SchoolId, Vec<OpenLock>>,
 }
 

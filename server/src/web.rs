@@ -18,7 +18,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 #[derive(RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../www"]
+#[folder = "../www"]
 #[allow_missing = true]
 struct WebApp;
 
@@ -49,8 +49,13 @@ pub async fn get_asset(req: HttpRequest) -> Result<HttpResponse, AppError> {
     if matches {
         return Ok(response.finish());
     }
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    Ok(response.content_type(mime.as_ref()).body(file.data.into_owned()))
+    Ok(response.content_type(content_type(path)).body(file.data.into_owned()))
+}
+
+/// The Content-Type of a web app file. Browsers compile WebAssembly streaming only when it is
+/// served as `application/wasm`.
+fn content_type(path: &str) -> String {
+    mime_guess::from_path(path).first_or_octet_stream().to_string()
 }
 
 fn base64_hash(hash: &[u8]) -> String {
@@ -104,4 +109,17 @@ pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
         .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "no-referrer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_app_files_get_the_types_browsers_require() {
+        assert_eq!(content_type("pkg/rollcall_client_bg.wasm"), "application/wasm");
+        assert_eq!(content_type("js/app.js"), "text/javascript");
+        assert_eq!(content_type("index.html"), "text/html");
+        assert_eq!(content_type("manifest.webmanifest"), "application/manifest+json");
+    }
 }

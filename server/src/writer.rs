@@ -300,6 +300,10 @@ fn apply_push(
         log.push(entry.into_row(&op_key.1));
     }
 
+    // The log first: on PostgreSQL this takes the ops' feed positions (seq) early in the
+    // transaction, which is safe only because writers hold the advisory lock until commit (see
+    // db::write_transaction); the concurrency test would catch a change that broke that.
+    store::append_op_log(conn, &log)?;
     for (key, touched) in &registers {
         if !touched.students.is_empty() || touched.submission {
             store::save_register(
@@ -312,7 +316,6 @@ fn apply_push(
             )?;
         }
     }
-    store::append_op_log(conn, &log)?;
 
     let notice = (!touched_classes.is_empty()).then(|| ChangeNotice {
         school_id: job.user.school_id,

@@ -199,7 +199,7 @@ impl TestServer {
         let refresh_cookie = refresh_cookie(response.headers()).expect("a refresh cookie");
         let body: LoginResponse = response.json().await.expect("login answer");
         Session {
-            token: body.access_token,
+            token: body.access_token.clone(),
             refresh_cookie,
             login: body,
         }
@@ -207,9 +207,7 @@ impl TestServer {
 
     /// Any request; returns status, headers and the JSON body (Null when there is none).
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
-        let mut request = self
-            .http
-            .request(method.parse().expect("method"), self.url(path));
+        let mut request = self.http.request(method.parse().expect("method"), self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -299,7 +297,9 @@ fn rand_suffix() -> u32 {
 
 /// The admin URL with its database name replaced.
 fn database_url(admin_url: &str, name: &str) -> String {
-    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
     let after_scheme = base.find("://").map_or(0, |i| i + 3);
     let base = match base[after_scheme..].find('/') {
         Some(slash) => &base[..after_scheme + slash],
@@ -321,7 +321,11 @@ fn seed_other_school(conn: &mut DbConnection) {
     let student = uuid::Uuid::new_v4().to_string();
     let hash = rollcall_server::passwords::hash(PASSWORD).expect("hash");
     diesel::insert_into(schools::table)
-        .values((schools::id.eq(&school), schools::name.eq("Hillside School"), schools::created_at.eq(0i64)))
+        .values((
+            schools::id.eq(&school),
+            schools::name.eq("Hillside School"),
+            schools::created_at.eq(0i64),
+        ))
         .execute(conn)
         .expect("school");
     diesel::insert_into(users::table)
@@ -337,7 +341,11 @@ fn seed_other_school(conn: &mut DbConnection) {
         .execute(conn)
         .expect("teacher");
     diesel::insert_into(classes::table)
-        .values((classes::id.eq(&class), classes::school_id.eq(&school), classes::name.eq("H1 Art")))
+        .values((
+            classes::id.eq(&class),
+            classes::school_id.eq(&school),
+            classes::name.eq("H1 Art"),
+        ))
         .execute(conn)
         .expect("class");
     diesel::insert_into(class_teachers::table)
@@ -404,7 +412,8 @@ impl Reply {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         Reply { status, headers, body }
     }
@@ -511,5 +520,7 @@ impl Device {
 /// A date inside the demo school year (enrolments start on its first day).
 pub fn school_day(offset_days: i64) -> String {
     let start = rollcall_server::demo::school_year_start(chrono::Utc::now().date_naive());
-    (start + chrono::Duration::days(offset_days)).format("%Y-%m-%d").to_string()
+    (start + chrono::Duration::days(offset_days))
+        .format("%Y-%m-%d")
+        .to_string()
 }
