@@ -28,9 +28,11 @@ impl WasmToolchain {
             Self::Rustup => ctx.command(&ctx.cargo),
             Self::Debian => {
                 let mut command = ctx.command("/usr/bin/cargo");
-                // -Zbuild-std is unstable; RUSTC_BOOTSTRAP lets Debian's stable compiler accept it.
+                // -Zbuild-std is unstable; RUSTC_BOOTSTRAP lets Debian's stable compiler accept it. RUSTDOC too,
+                // for doctests: rustup's rustdoc cannot read a std built by Debian's rustc.
                 command
                     .env("RUSTC", "/usr/bin/rustc")
+                    .env("RUSTDOC", "/usr/bin/rustdoc")
                     .env("RUSTC_BOOTSTRAP", "1")
                     .env_remove("RUSTUP_TOOLCHAIN");
                 command
