@@ -124,12 +124,14 @@ pub fn load_register(conn: &mut DbConnection, key: &RegisterKey) -> QueryResult<
     let class_id = key.class_id.to_string();
     let date = date_text(key);
     let period = i32::from(key.period);
-    let rows = marks::table
+    // On the concrete connection: diesel caches these statements there, not through the
+    // multi-backend wrapper, and the writer runs them for every register it touches.
+    let rows: Vec<MarkRow> = crate::on_backend!(conn, |inner| marks::table
         .filter(marks::class_id.eq(&class_id))
         .filter(marks::date.eq(&date))
         .filter(marks::period.eq(period))
         .select(MarkRow::as_select())
-        .load(conn)?;
+        .load(inner))?;
     let mut stored = StoredRegister::default();
     for row in rows {
         let student_id = StudentId::from_str(&row.student_id).map_err(|_| corrupt("student id", &row.student_id))?;
@@ -153,13 +155,13 @@ pub fn load_register(conn: &mut DbConnection, key: &RegisterKey) -> QueryResult<
         stored.existing_marks.insert(student_id);
         stored.state.marks.insert(student_id, mark);
     }
-    let submission = register_submissions::table
+    let submission: Option<(i32, String)> = crate::on_backend!(conn, |inner| register_submissions::table
         .filter(register_submissions::class_id.eq(&class_id))
         .filter(register_submissions::date.eq(&date))
         .filter(register_submissions::period.eq(period))
         .select((register_submissions::submitted, register_submissions::submitted_hlc))
-        .first::<(i32, String)>(conn)
-        .optional()?;
+        .first::<(i32, String)>(inner)
+        .optional())?;
     if let Some((submitted, hlc)) = submission {
         stored.submission_exists = true;
         stored.state.submitted = lww(Some(submitted != 0), Some(&hlc))?;
@@ -247,11 +249,11 @@ pub fn first_receipts(
     for chunk in keys.chunks(LOOKUP_CHUNK) {
         let hlcs: Vec<&str> = chunk.iter().map(|(hlc, _)| hlc.as_str()).collect();
         // Matches the partial unique index (device_hlc, op_id) WHERE outcome <> 'duplicate'.
-        let rows = op_log::table
-            .filter(op_log::device_hlc.eq_any(hlcs))
+        let rows: Vec<(String, String, String, Option<String>)> = crate::on_backend!(conn, |inner| op_log::table
+            .filter(op_log::device_hlc.eq_any(&hlcs))
             .filter(op_log::outcome.ne("duplicate"))
             .select((op_log::device_hlc, op_log::op_id, op_log::outcome, op_log::code))
-            .load::<(String, String, String, Option<String>)>(conn)?;
+            .load(inner))?;
         for (hlc, op_id, outcome, code) in rows {
             found.insert((hlc, op_id), (outcome, code));
         }

@@ -3,12 +3,12 @@
 //!
 //! Handlers parse and validate a push on the async workers, then queue it here and wait. The
 //! writer takes every push waiting in the queue (up to a limit) and applies them all in one
-//! write transaction, one savepoint per push, then commits once. A commit is one fsync however
-//! many pushes it carries, so throughput grows with load instead of stalling on the disk: while
-//! one group is being synced, the next one queues up.
+//! write transaction, then commits once. A commit is one fsync however many pushes it carries,
+//! so throughput grows with load instead of stalling on the disk: while one group is being
+//! synced, the next one queues up.
 //!
-//! Each push stays atomic (its savepoint is all or nothing) and is answered only after the
-//! group's commit returned, i.e. once it is durable.
+//! Each push stays atomic (see [`commit_group`]) and is answered only after the group's commit
+//! returned, i.e. once it is durable.
 
 use crate::auth::AuthUser;
 use crate::authz::AuthzSnapshot;
@@ -18,9 +18,10 @@ use crate::events::{ChangeNotice, EventHub};
 use crate::state::{ServerClock, wall_ms};
 use crate::store::{self, OpLogRow, StoredRegister};
 use chrono::{DateTime, Utc};
-use diesel::Connection;
 use rollcall_shared::protocol::{OpResult, Outcome, PushResponse};
-use rollcall_shared::{ClassId, ErrorCode, MergeOutcome, NodeId, Op, RawOp, RegisterKey, SkewCheck, StudentId};
+use rollcall_shared::{
+    ClassId, ErrorCode, MergeOutcome, NodeId, Op, RawOp, RegisterKey, SchoolId, SkewCheck, StudentId,
+};
 use rollcall_shared::{ValidationCode, ValidationError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -179,136 +180,182 @@ fn answer_all(group: Vec<PushJob>, error: impl Fn() -> AppError) {
 
 /// Applies a group in one transaction. Also returns how long applying took, before the commit
 /// (the rest is the commit's fsync), for the debug log.
+///
+/// The fast path batches the whole group: one dedupe query, one load per register, multi-row
+/// inserts for every push's log rows and marks. Each push stays atomic because a database
+/// error rolls the whole group back; the pushes are then retried one transaction each, so only
+/// the push that really fails is refused.
 fn commit_group(
     conn: &mut DbConnection,
     snapshot: &mut AuthzSnapshot,
     group: &[PushJob],
     context: &WriterContext,
 ) -> Result<(Vec<Result<JobOutcome, AppError>>, Duration), AppError> {
-    let now = Utc::now();
     let started = std::time::Instant::now();
-    write_transaction(conn, |conn| {
-        snapshot.refresh(conn)?;
-        let snapshot = &*snapshot;
-        let outcomes = group
-            .iter()
-            // A savepoint per push: one failing push leaves the others of the group intact.
-            .map(|job| conn.transaction(|conn| apply_push(conn, snapshot, job, now, context)))
-            .collect();
-        Ok((outcomes, started.elapsed()))
-    })
+    let mut apply = |conn: &mut DbConnection, jobs: &[PushJob]| {
+        let now = Utc::now();
+        write_transaction(conn, |conn| {
+            snapshot.refresh(conn)?;
+            let outcomes = apply_pushes(conn, snapshot, jobs, now, context)?;
+            Ok::<_, AppError>((outcomes, started.elapsed()))
+        })
+    };
+    match apply(conn, group) {
+        Ok(done) => Ok(done),
+        Err(e) if group.len() > 1 => {
+            tracing::warn!(error = %e, pushes = group.len(), "a group commit failed; retrying its pushes one by one");
+            let mut outcomes = Vec::with_capacity(group.len());
+            for job in group {
+                outcomes.push(match apply(conn, std::slice::from_ref(job)) {
+                    Ok((mut one, _)) => one
+                        .pop()
+                        .unwrap_or_else(|| Err(AppError::Internal("a push had no outcome".to_owned()))),
+                    Err(e @ AppError::Unavailable(_)) => return Err(e),
+                    Err(e) => Err(e),
+                });
+            }
+            Ok((outcomes, started.elapsed()))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The register state being merged into, with what changed.
-#[derive(Default)]
 struct Touched {
+    school_id: SchoolId,
     stored: StoredRegister,
     students: BTreeSet<StudentId>,
     submission: bool,
 }
 
-fn apply_push(
+/// Decides every op of every push in order, then writes the log rows and changed marks.
+fn apply_pushes(
     conn: &mut DbConnection,
     snapshot: &AuthzSnapshot,
-    job: &PushJob,
+    jobs: &[PushJob],
     now: DateTime<Utc>,
     context: &WriterContext,
-) -> Result<JobOutcome, AppError> {
-    if !snapshot.account_is_current(&job.user) {
-        return Err(AppError::Unauthorized(
-            "your account was changed or disabled after you signed in: sign in again".to_owned(),
-        ));
-    }
+) -> Result<Vec<Result<JobOutcome, AppError>>, AppError> {
     let now_ms = wall_ms(now);
     let max_drift_ms = u64::try_from(context.max_clock_drift.as_millis()).unwrap_or(u64::MAX);
-    let op_keys: Vec<store::OpKey> = job
-        .ops
+    let op_keys: Vec<Vec<store::OpKey>> = jobs
         .iter()
-        .map(|op| (op.raw.hlc.clone(), op.raw.op_id.to_string()))
+        .map(|job| {
+            job.ops
+                .iter()
+                .map(|op| (op.raw.hlc.clone(), op.raw.op_id.to_string()))
+                .collect()
+        })
         .collect();
-    let mut seen = store::first_receipts(conn, &op_keys)?;
+    let all_keys: Vec<store::OpKey> = op_keys.iter().flatten().cloned().collect();
+    let mut seen = store::first_receipts(conn, &all_keys)?;
     let mut registers: BTreeMap<RegisterKey, Touched> = BTreeMap::new();
-    let mut results = Vec::with_capacity(job.ops.len());
-    let mut log = Vec::with_capacity(job.ops.len());
-    let mut clock_offset_ms: Option<i64> = None;
-    let mut touched_classes = BTreeSet::<ClassId>::new();
+    let mut log = Vec::with_capacity(all_keys.len());
+    let mut outcomes = Vec::with_capacity(jobs.len());
 
-    for (op, op_key) in job.ops.iter().zip(&op_keys) {
-        let mut entry = LogEntry::new(job, op, now);
-        if let Some((first_outcome, first_code)) = seen.get(op_key) {
-            entry.outcome = Outcome::Duplicate;
-            entry.message = Some(match first_code {
-                Some(code) => format!("already received; it was {first_outcome} ({code})"),
-                None => format!("already received; it was {first_outcome}"),
-            });
-        } else {
-            match &op.checked {
-                Err(invalid) => entry.reject(ErrorCode::Validation, Some(invalid.code), invalid.message.clone()),
-                Ok(valid) => match snapshot.check(&job.user, valid) {
-                    Err(denied) => entry.reject(denied.code, None, denied.message),
-                    Ok(()) => {
-                        let skew = SkewCheck::check(valid.change.hlc, now_ms, max_drift_ms);
-                        let hlc = if skew.ahead {
-                            // DESIGN.md "Clock skew": never refuse, re-stamp at receipt, flag it,
-                            // and tell the device how far ahead it runs.
-                            clock_offset_ms = Some(clock_offset_ms.map_or(skew.offset_ms, |o| o.max(skew.offset_ms)));
-                            let restamped = context.clock.stamp(now);
-                            entry.restamped = Some(restamped);
-                            restamped
-                        } else {
-                            context.clock.observe(valid.change.hlc, now);
-                            valid.change.hlc
-                        };
-                        let key = valid.change.register;
-                        let touched = match registers.get_mut(&key) {
-                            Some(touched) => touched,
-                            None => registers.entry(key).or_insert(Touched {
-                                stored: store::load_register(conn, &key)?,
-                                ..Touched::default()
-                            }),
-                        };
-                        let merged = touched.stored.state.apply(valid.change.change.clone(), hlc);
-                        entry.hlc = Some(hlc);
-                        entry.outcome = match merged {
-                            // The very same write was already stored: it is the field's value.
-                            MergeOutcome::Applied | MergeOutcome::Unchanged => Outcome::Applied,
-                            MergeOutcome::Superseded => Outcome::Superseded,
-                        };
-                        if merged == MergeOutcome::Applied {
-                            match valid.change.change.student_id() {
-                                Some(student_id) => {
-                                    touched.students.insert(student_id);
+    for (job, keys) in jobs.iter().zip(&op_keys) {
+        if !snapshot.account_is_current(&job.user) {
+            outcomes.push(Err(AppError::Unauthorized(
+                "your account was changed or disabled after you signed in: sign in again".to_owned(),
+            )));
+            continue;
+        }
+        let mut results = Vec::with_capacity(job.ops.len());
+        let mut clock_offset_ms: Option<i64> = None;
+        let mut touched_classes = BTreeSet::<ClassId>::new();
+        for (op, op_key) in job.ops.iter().zip(keys) {
+            let mut entry = LogEntry::new(job, op, now);
+            if let Some((first_outcome, first_code)) = seen.get(op_key) {
+                entry.outcome = Outcome::Duplicate;
+                entry.message = Some(match first_code {
+                    Some(code) => format!("already received; it was {first_outcome} ({code})"),
+                    None => format!("already received; it was {first_outcome}"),
+                });
+            } else {
+                match &op.checked {
+                    Err(invalid) => entry.reject(ErrorCode::Validation, Some(invalid.code), invalid.message.clone()),
+                    Ok(valid) => match snapshot.check(&job.user, valid) {
+                        Err(denied) => entry.reject(denied.code, None, denied.message),
+                        Ok(()) => {
+                            let skew = SkewCheck::check(valid.change.hlc, now_ms, max_drift_ms);
+                            let hlc = if skew.ahead {
+                                // DESIGN.md "Clock skew": never refuse, re-stamp at receipt, flag
+                                // it, and tell the device how far ahead it runs.
+                                clock_offset_ms =
+                                    Some(clock_offset_ms.map_or(skew.offset_ms, |o| o.max(skew.offset_ms)));
+                                let restamped = context.clock.stamp(now);
+                                entry.restamped = Some(restamped);
+                                restamped
+                            } else {
+                                context.clock.observe(valid.change.hlc, now);
+                                valid.change.hlc
+                            };
+                            let key = valid.change.register;
+                            let touched = match registers.get_mut(&key) {
+                                Some(touched) => touched,
+                                None => registers.entry(key).or_insert(Touched {
+                                    school_id: job.user.school_id,
+                                    stored: store::load_register(conn, &key)?,
+                                    students: BTreeSet::new(),
+                                    submission: false,
+                                }),
+                            };
+                            let merged = touched.stored.state.apply(valid.change.change.clone(), hlc);
+                            entry.hlc = Some(hlc);
+                            entry.outcome = match merged {
+                                // The very same write was already stored: it is the field's value.
+                                MergeOutcome::Applied | MergeOutcome::Unchanged => Outcome::Applied,
+                                MergeOutcome::Superseded => Outcome::Superseded,
+                            };
+                            if merged == MergeOutcome::Applied {
+                                match valid.change.change.student_id() {
+                                    Some(student_id) => {
+                                        touched.students.insert(student_id);
+                                    }
+                                    None => touched.submission = true,
                                 }
-                                None => touched.submission = true,
+                            }
+                            if entry.outcome == Outcome::Applied {
+                                touched_classes.insert(key.class_id);
                             }
                         }
-                        if entry.outcome == Outcome::Applied {
-                            touched_classes.insert(key.class_id);
-                        }
-                    }
-                },
+                    },
+                }
+                seen.insert(
+                    op_key.clone(),
+                    (
+                        outcome_text(entry.outcome).to_owned(),
+                        entry.code.map(|c| c.to_string()),
+                    ),
+                );
             }
-            seen.insert(
-                op_key.clone(),
-                (
-                    outcome_text(entry.outcome).to_owned(),
-                    entry.code.map(|c| c.to_string()),
-                ),
-            );
+            results.push(entry.result(op));
+            log.push(entry.into_row(&op_key.1));
         }
-        results.push(entry.result(op));
-        log.push(entry.into_row(&op_key.1));
+        let notice = (!touched_classes.is_empty()).then(|| ChangeNotice {
+            school_id: job.user.school_id,
+            class_ids: touched_classes.into_iter().collect(),
+        });
+        outcomes.push(Ok(JobOutcome {
+            response: PushResponse {
+                results,
+                server_hlc: context.clock.stamp(now),
+                server_time: now,
+                clock_offset_ms,
+            },
+            notice,
+        }));
     }
 
     // The log first: on PostgreSQL this takes the ops' feed positions (seq) early in the
     // transaction, which is safe only because writers hold the advisory lock until commit (see
-    // db::write_transaction); the concurrency test would catch a change that broke that.
+    // db::write_transaction); the late-commit pull test would catch a change that broke that.
     store::append_op_log(conn, &log)?;
     for (key, touched) in &registers {
         if !touched.students.is_empty() || touched.submission {
             store::save_register(
                 conn,
-                job.user.school_id,
+                touched.school_id,
                 key,
                 &touched.stored,
                 &touched.students,
@@ -316,20 +363,7 @@ fn apply_push(
             )?;
         }
     }
-
-    let notice = (!touched_classes.is_empty()).then(|| ChangeNotice {
-        school_id: job.user.school_id,
-        class_ids: touched_classes.into_iter().collect(),
-    });
-    Ok(JobOutcome {
-        response: PushResponse {
-            results,
-            server_hlc: context.clock.stamp(now),
-            server_time: now,
-            clock_offset_ms,
-        },
-        notice,
-    })
+    Ok(outcomes)
 }
 
 fn outcome_text(outcome: Outcome) -> &'static str {
