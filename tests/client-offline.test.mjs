@@ -118,6 +118,8 @@ test('a hung server (no answer at all) counts as offline after the request timeo
   const date = isoDate(0);
   const [register] = await call(page, 'registersOn', date);
   const view = await call(page, 'register', register.classId, date, register.period);
+  // One sync first: the session is renewed (refreshes are never cut short, see REFRESH_TIMEOUT_MS).
+  assert.ok((await call(page, 'syncNow')).ok);
   await call(page, 'mark', register.classId, date, register.period, view.students[0].studentId, 'absent');
 
   env.server.freeze();

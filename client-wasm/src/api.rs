@@ -17,6 +17,12 @@ use web_sys::RequestCredentials;
 /// How long a request may take by default, answer body included, before it counts as "offline".
 pub const REQUEST_TIMEOUT_MS: f64 = 30_000.0;
 
+/// The least a refresh may take before it is given up. Refresh tokens rotate, and presenting a
+/// rotated one revokes the whole sign-in: if we abandoned a refresh the server then completes,
+/// its new cookie would be lost and the next refresh would sign the teacher out. So a refresh
+/// waits much longer than other requests for its answer.
+pub const REFRESH_TIMEOUT_MS: f64 = 120_000.0;
+
 /// A pulled page, kept loose (`RawChange`) so that one change this client cannot read is
 /// skipped with a warning instead of stalling every later pull.
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +166,19 @@ impl Api {
     /// ([`REQUEST_TIMEOUT_MS`] by default: a dead link, a hung server) counts as offline, so a sync attempt
     /// can never hang and block the ones after it.
     async fn send(&self, method: Method, path: &str, body: Option<&str>, authorized: bool) -> Result<Answer> {
+        self.send_within(method, path, body, authorized, self.timeout_ms.get())
+            .await
+    }
+
+    /// [`Api::send`] with its own timeout.
+    async fn send_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        authorized: bool,
+        timeout_ms: f64,
+    ) -> Result<Answer> {
         let mut builder = self.builder(method, path);
         if authorized && let Some(token) = self.token.borrow().as_deref() {
             builder = builder.header("Authorization", &format!("Bearer {token}"));
@@ -168,8 +187,7 @@ impl Api {
         let signal = controller.as_ref().map(web_sys::AbortController::signal);
         builder = builder.abort_signal(signal.as_ref());
         // Dropping the timer clears it: it only fires if the answer is not read in time.
-        let _deadline =
-            controller.and_then(|controller| Timer::once(self.timeout_ms.get(), move || controller.abort()));
+        let _deadline = controller.and_then(|controller| Timer::once(timeout_ms, move || controller.abort()));
         let request = match body {
             Some(body) => builder
                 .header("Content-Type", "application/json")
@@ -253,7 +271,10 @@ impl Api {
     }
 
     async fn refresh_now(&self) -> Result<UserInfo> {
-        let answer = self.send(Method::Post, "/api/v1/auth/refresh", None, false).await?;
+        let timeout_ms = self.timeout_ms.get().max(REFRESH_TIMEOUT_MS);
+        let answer = self
+            .send_within(Method::Post, "/api/v1/auth/refresh", None, false, timeout_ms)
+            .await?;
         if answer.status == 401 || answer.status == 403 {
             self.forget_token();
             let reason = match answer.failure() {
