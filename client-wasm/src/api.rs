@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use gloo_net::http::{Request, RequestBuilder};
 use rollcall_shared::protocol::{ErrorBody, LoginRequest, LoginResponse, PushRequest, PushResponse, Roster, UserInfo};
 use rollcall_shared::{Hlc, RawChange, UserId};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use web_sys::RequestCredentials;
 
@@ -85,7 +85,7 @@ impl Answer {
     /// Turns a non-2xx answer into an error, keeping the server's code and message.
     fn failure(self) -> ClientError {
         let (status, retry_after_ms) = (self.status, self.retry_after_ms);
-        match serde_json::from_str::<ErrorBody>(&self.body) {
+        match parse::<ErrorBody>(&self.body) {
             Ok(ErrorBody { error }) => ClientError::Server {
                 status,
                 code: Some(error.code),
@@ -110,8 +110,21 @@ impl Answer {
     }
 }
 
+/// Reads a JSON body. The browser's `JSON.parse` does the parsing, so the module carries no JSON
+/// parser of its own; serde then only walks the JS value.
 fn parse<T: DeserializeOwned>(body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| ClientError::BadResponse(e.to_string()))
+    let value = js_sys::JSON::parse(body).map_err(|_| ClientError::BadResponse("the answer is not JSON".into()))?;
+    serde_wasm_bindgen::from_value(value).map_err(|e| ClientError::BadResponse(e.to_string()))
+}
+
+/// Writes a request body as JSON, `null` for `None` and objects for maps, as the protocol has it.
+fn json_body<T: Serialize>(value: &T) -> Result<String> {
+    let value = value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| ClientError::BadArgument(e.to_string()))?;
+    js_sys::JSON::stringify(&value)
+        .map(String::from)
+        .map_err(|_| ClientError::BadArgument("a request body cannot be written as JSON".into()))
 }
 
 impl Api {
@@ -239,11 +252,10 @@ impl Api {
 
     /// Signs in; keeps the access token in memory (the refresh token arrives as a cookie).
     pub async fn login(&self, username: &str, password: &str) -> Result<UserInfo> {
-        let body = serde_json::to_string(&LoginRequest {
+        let body = json_body(&LoginRequest {
             username: username.to_owned(),
             password: password.to_owned(),
-        })
-        .map_err(|e| ClientError::BadArgument(e.to_string()))?;
+        })?;
         let login: LoginResponse = self
             .send(Method::Post, "/api/v1/auth/login", Some(&body), false)
             .await?
@@ -311,7 +323,7 @@ impl Api {
 
     /// `POST /api/v1/sync/push`.
     pub async fn push(&self, request: &PushRequest) -> Result<PushResponse> {
-        let body = serde_json::to_string(request).map_err(|e| ClientError::BadArgument(e.to_string()))?;
+        let body = json_body(request)?;
         parse(&self.authorized(Method::Post, "/api/v1/sync/push", Some(&body)).await?)
     }
 

@@ -219,7 +219,11 @@ impl Engine {
             Listener::on_window(
                 "online",
                 on(&weak, |engine| {
-                    engine.state.borrow_mut().online = true;
+                    {
+                        let mut state = engine.state.borrow_mut();
+                        state.online = true;
+                        state.scheduler.network_back(platform::now_ms() as u64);
+                    }
                     engine.wake();
                 }),
             ),
@@ -500,8 +504,14 @@ impl Engine {
                 let mut state = self.state.borrow_mut();
                 match &error {
                     ClientError::AuthRequired(_) => state.scheduler.pause(),
+                    // With no network at all the failure says nothing about the server: the
+                    // backoff must not grow through an outage (the `online` event syncs at once).
+                    _ if !platform::navigator_online() => {
+                        state.online = false;
+                        state.scheduler.failed_offline(now as u64);
+                    }
                     _ => {
-                        state.online = error != ClientError::Offline && platform::navigator_online();
+                        state.online = error != ClientError::Offline;
                         state
                             .scheduler
                             .failed(now as u64, error.retry_after_ms(), &mut platform::random_unit);

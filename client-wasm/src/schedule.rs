@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub const BACKOFF_BASE_MS: u64 = 1_000;
 /// Backoff never waits longer than this (unless the server asks for more with `Retry-After`).
 pub const BACKOFF_CAP_MS: u64 = 5 * 60 * 1_000;
+/// While the browser reports no network, failed attempts recheck this often. The `online` event is
+/// what really wakes the engine; this only covers a browser that never sends it.
+pub const OFFLINE_RECHECK_MS: u64 = 30_000;
 /// A `Retry-After` longer than this is treated as this: a wrong header must not park a tablet for a day.
 pub const RETRY_AFTER_MAX_MS: u64 = 60 * 60 * 1_000;
 
@@ -151,6 +154,14 @@ impl Scheduler {
         self.bring_forward(now_ms);
     }
 
+    /// The browser says the network is back (`online`). Failures counted before or during the
+    /// outage say nothing about the server as it is now: the backoff starts over, so one failure
+    /// after a long offline spell waits a second, not minutes. A server's `Retry-After` still holds.
+    pub fn network_back(&mut self, now_ms: u64) {
+        self.backoff.reset();
+        self.woke(now_ms);
+    }
+
     /// An attempt starts: nothing is due until it ends.
     pub fn started(&mut self) {
         self.next_at = None;
@@ -177,6 +188,20 @@ impl Scheduler {
         }
         self.next_at = Some(now_ms + wait);
         now_ms + wait
+    }
+
+    /// An attempt failed while the browser reports no network at all (`navigator.onLine` false).
+    /// That failure says nothing about the server, so the backoff does not grow: the `online`
+    /// event brings the next attempt forward ([`Scheduler::network_back`]), and until then a slow
+    /// recheck ([`OFFLINE_RECHECK_MS`], or sooner if the backoff already was) stands in for it.
+    pub fn failed_offline(&mut self, now_ms: u64) -> u64 {
+        let wait = match self.backoff.ceiling_ms() {
+            0 => OFFLINE_RECHECK_MS,
+            ceiling => ceiling.min(OFFLINE_RECHECK_MS),
+        };
+        let at = (now_ms + wait).max(self.not_before);
+        self.next_at = Some(at);
+        at
     }
 
     /// Another tab holds the sync lock: check back on the pending poll interval.

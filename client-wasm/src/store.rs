@@ -80,19 +80,23 @@ pub fn register_id(key: &RegisterKey) -> String {
     format!("{}|{}|{:02}", key.class_id, key.date, key.period)
 }
 
-/// Serializes a record the way it is stored (its JSON).
+/// Serializes a record the way it is stored: the JS value `JSON.parse` would make of its JSON
+/// (maps as objects, `None` as `null`), so records written by earlier versions read back alike.
 pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue> {
-    let text =
-        serde_json::to_string(value).map_err(|e| ClientError::Storage(format!("cannot encode a record: {e}")))?;
-    js_sys::JSON::parse(&text).map_err(|_| ClientError::Storage("cannot encode a record".into()))
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| ClientError::Storage(format!("cannot encode a record: {e}")))
 }
 
 /// Reads a stored record back.
 pub fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T> {
-    let text: String = js_sys::JSON::stringify(value)
-        .map_err(|_| ClientError::Storage("cannot read a stored record".into()))?
-        .into();
-    serde_json::from_str(&text).map_err(|e| ClientError::Storage(format!("a stored record is damaged: {e}")))
+    serde_wasm_bindgen::from_value(value.clone())
+        .map_err(|e| ClientError::Storage(format!("a stored record is damaged: {e}")))
+}
+
+/// The length in bytes of a value's JSON, as it would travel in a request body.
+pub fn json_len(value: &JsValue) -> usize {
+    js_sys::JSON::stringify(value).map_or(0, |json| String::from(json).len())
 }
 
 /// Where an op stands, from this device's point of view.
@@ -488,7 +492,8 @@ impl LocalStore {
         let mut bytes = 0;
         for value in &values {
             let record: OpRecord = from_js(value)?;
-            bytes += serde_json::to_string(&record.op).map_or(0, |json| json.len() + 1);
+            // The stored `op` is the op's wire form: its JSON is what the push will carry.
+            bytes += js_sys::Reflect::get(value, &key("op")).map_or(0, |op| json_len(&op) + 1);
             if bytes > max_bytes && !batch.is_empty() {
                 break;
             }

@@ -3,7 +3,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-use rollcall_client::schedule::{BACKOFF_CAP_MS, Backoff, Scheduler, Timings};
+use rollcall_client::schedule::{BACKOFF_CAP_MS, Backoff, OFFLINE_RECHECK_MS, Scheduler, Timings};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -126,6 +126,55 @@ fn triggers_bring_the_next_attempt_forward_as_the_design_says() {
     assert!(scheduler.is_paused());
     scheduler.resumed(9_000);
     assert_eq!((scheduler.next_at(), scheduler.failures()), (Some(9_000), 0));
+}
+
+#[wasm_bindgen_test]
+fn an_offline_spell_does_not_grow_the_backoff() {
+    let mut top = top;
+    let mut scheduler = Scheduler::new(TIMINGS, 0);
+    // Two real failures (server down) before the Wi-Fi goes: ceiling 2 s.
+    scheduler.started();
+    scheduler.failed(1_000, None, &mut top);
+    scheduler.started();
+    scheduler.failed(2_000, None, &mut top);
+    assert_eq!(scheduler.backoff_ceiling_ms(), 2_000);
+    // An hour with no network: every attempt fails, none counts, none waits longer.
+    let mut now = 10_000;
+    for _ in 0..120 {
+        scheduler.started();
+        let at = scheduler.failed_offline(now);
+        assert!(at - now <= 2_000, "an offline failure waits {} ms", at - now);
+        now += 30_000;
+    }
+    assert_eq!((scheduler.failures(), scheduler.backoff_ceiling_ms()), (2, 2_000));
+    // From a clean start, offline failures recheck slowly but never back off.
+    let mut fresh = Scheduler::new(TIMINGS, 0);
+    fresh.started();
+    assert_eq!(fresh.failed_offline(5_000), 5_000 + OFFLINE_RECHECK_MS);
+    assert_eq!((fresh.failures(), fresh.retry_at()), (0, None));
+    // The network comes back: sync at once, and the old streak is forgotten, so one server
+    // failure right after the outage waits a second, not minutes.
+    scheduler.network_back(now);
+    assert!(scheduler.is_due(now));
+    scheduler.started();
+    let at = scheduler.failed(now, None, &mut top);
+    assert_eq!(at - now, 1_000);
+    assert_eq!(scheduler.failures(), 1);
+}
+
+#[wasm_bindgen_test]
+fn network_back_keeps_a_retry_after() {
+    let mut scheduler = Scheduler::new(TIMINGS, 0);
+    scheduler.started();
+    scheduler.failed(1_000, Some(60_000), &mut || 0.0);
+    scheduler.network_back(2_000);
+    assert_eq!(scheduler.next_at(), Some(61_000), "the server asked for a minute");
+    scheduler.started();
+    assert_eq!(
+        scheduler.failed_offline(3_000),
+        61_000,
+        "offline rechecks respect it too"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -81,7 +81,7 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         return Ok(());
     }
 
-    step("wasm-opt -Oz: shrink the module tablets download");
+    step("wasm-opt: fold duplicate functions and drop dead code");
     // Its own directory, so the file keeps the name wasm-bindgen derives the outputs' names from.
     let optimized_dir = ctx.wasm_target_dir().join("wasm-opt");
     std::fs::create_dir_all(&optimized_dir).map_err(|error| {
@@ -93,7 +93,18 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
     })?;
     let optimized = optimized_dir.join(&wasm_file);
     let mut shrink = ctx.command("wasm-opt");
-    shrink.arg("-Oz").arg(&compiled).arg("-o").arg(&optimized);
+    // Not -Oz: measured on this client, -Oz cuts the raw module by 8% but makes it 9% *larger* gzipped
+    // (246 KB against 226 KB), and gzip is what tablets download. rustc already optimized for size with
+    // LTO; these passes only remove what is provably duplicate or dead, and gain a little gzipped.
+    shrink
+        .args([
+            "--duplicate-function-elimination",
+            "--remove-unused-module-elements",
+            "--vacuum",
+        ])
+        .arg(&compiled)
+        .arg("-o")
+        .arg(&optimized);
     ctx.run(
         &mut shrink,
         "wasm-opt",
@@ -114,9 +125,15 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
     }
     let mut bind = ctx.command("wasm-bindgen");
     // Function names only help a debugger; tablets download every byte.
-    bind.args(["--target", "web", "--remove-name-section", "--out-dir"])
-        .arg(&pkg)
-        .arg(&optimized);
+    bind.args([
+        "--target",
+        "web",
+        "--remove-name-section",
+        "--remove-producers-section",
+        "--out-dir",
+    ])
+    .arg(&pkg)
+    .arg(&optimized);
     ctx.run(
         &mut bind,
         "wasm-bindgen",
