@@ -140,6 +140,19 @@ test('a hung server (no answer at all) counts as offline after the request timeo
 });
 
 /** Waits until the client backs off with the next retry at least `ms` away, and returns that status. */
+/** Waits until the tablet knows it is offline and its next check is at least `ms` away. */
+async function waitingOffline(page, ms) {
+  return waitFor(
+    `an offline check at least ${ms} ms away`,
+    async () => {
+      const status = await call(page, 'status');
+      const offline = status.online === false && status.lastError?.code === 'OFFLINE';
+      return offline && status.nextSyncAt - Date.now() > ms ? status : null;
+    },
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
+}
+
 async function backingOffFor(page, ms) {
   return waitFor(
     `a retry at least ${ms} ms away`,
@@ -160,15 +173,17 @@ test('the network coming back, or the page becoming visible, syncs at once despi
   const view = await call(page, 'register', register.classId, date, register.period);
   await waitFor('the first sync', async () => (await call(page, 'status')).lastSyncAt !== null);
 
-  // The browser loses its network: attempts fail until it comes back, then one goes at once.
+  // The browser loses its network: an attempt fails as offline without growing the backoff, and
+  // the next check waits; when the network comes back one goes at once.
   await context.setOffline(true);
   await call(page, 'mark', register.classId, date, register.period, view.students[0].studentId, 'absent');
-  let waiting = await backingOffFor(page, 2500);
+  let waiting = await waitingOffline(page, 2500);
+  assert.equal(waiting.failures, 0, 'an offline attempt must not count as a server failure');
   await context.setOffline(false); // fires `online`
   await waitFor('the queue to flush on `online`', async () => (await call(page, 'status')).pending === 0, {
     timeoutMs: 2000,
   });
-  assert.ok(Date.now() < waiting.nextRetryAt, 'it did not wait for the scheduled retry');
+  assert.ok(Date.now() < waiting.nextSyncAt, 'it did not wait for the scheduled check');
 
   // The server is gone while the tablet sleeps; the teacher wakes it after the server is back.
   await env.server.stop();
