@@ -134,7 +134,13 @@ fn run(mut queue: mpsc::Receiver<PushJob>, context: WriterContext) {
             },
         };
         let started = std::time::Instant::now();
-        match commit_group(connection, &mut snapshot, &group, &context) {
+        // A bug must not take the writer down with it: every later push would hang. The group's
+        // transaction is rolled back by the connection being dropped below.
+        let committed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            commit_group(connection, &mut snapshot, &group, &context)
+        }))
+        .unwrap_or_else(|_| Err(AppError::Internal("the push writer panicked; see the log".to_owned())));
+        match committed {
             Ok((outcomes, applied_in)) => {
                 tracing::debug!(
                     pushes = group.len(),

@@ -69,12 +69,15 @@ CREATE TABLE periods (
 -- The merged state of every mark: each field is its own last-write-wins register, so each
 -- has its value and the HLC of the write that set it. A NULL HLC means nobody wrote the field;
 -- minutes_late may be NULL with an HLC set (a teacher cleared it).
+-- No foreign keys here or on register_submissions, on purpose: the push writer only stores a
+-- mark after checking, inside the same transaction, that the class exists and the student is
+-- enrolled in it; two extra index lookups per mark would cost a good part of its throughput.
 CREATE TABLE marks (
     school_id TEXT NOT NULL,
-    class_id TEXT NOT NULL REFERENCES classes (id),
+    class_id TEXT NOT NULL,
     date TEXT NOT NULL,
     period INTEGER NOT NULL,
-    student_id TEXT NOT NULL REFERENCES students (id),
+    student_id TEXT NOT NULL,
     status TEXT,
     status_hlc TEXT,
     minutes_late INTEGER,
@@ -87,7 +90,7 @@ CREATE TABLE marks (
 -- "Attendance taken" per register, also last-write-wins. submitted is 0 or 1.
 CREATE TABLE register_submissions (
     school_id TEXT NOT NULL,
-    class_id TEXT NOT NULL REFERENCES classes (id),
+    class_id TEXT NOT NULL,
     date TEXT NOT NULL,
     period INTEGER NOT NULL,
     submitted INTEGER NOT NULL CHECK (submitted IN (0, 1)),
