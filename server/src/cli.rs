@@ -24,6 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API and the web app.
+    #[command(after_help = ENV_HELP)]
     Serve(ServeArgs),
     /// Manage user accounts.
     User {

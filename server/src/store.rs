@@ -116,10 +116,12 @@ fn date_text(key: &RegisterKey) -> String {
 pub struct StoredRegister {
     pub state: RegisterState,
     pub existing_marks: std::collections::BTreeSet<StudentId>,
+    /// The submission is read only when an op sets it (most pushes carry marks only).
+    pub submission_loaded: bool,
     pub submission_exists: bool,
 }
 
-/// Loads one register's marks and submission.
+/// Loads one register's marks; the submission follows with [`load_submission`] when needed.
 pub fn load_register(conn: &mut DbConnection, key: &RegisterKey) -> QueryResult<StoredRegister> {
     let class_id = key.class_id.to_string();
     let date = date_text(key);
@@ -155,6 +157,17 @@ pub fn load_register(conn: &mut DbConnection, key: &RegisterKey) -> QueryResult<
         stored.existing_marks.insert(student_id);
         stored.state.marks.insert(student_id, mark);
     }
+    Ok(stored)
+}
+
+/// Loads a register's submission into `stored`, once.
+pub fn load_submission(conn: &mut DbConnection, key: &RegisterKey, stored: &mut StoredRegister) -> QueryResult<()> {
+    if stored.submission_loaded {
+        return Ok(());
+    }
+    let class_id = key.class_id.to_string();
+    let date = date_text(key);
+    let period = i32::from(key.period);
     let submission: Option<(i32, String)> = crate::on_backend!(conn, |inner| register_submissions::table
         .filter(register_submissions::class_id.eq(&class_id))
         .filter(register_submissions::date.eq(&date))
@@ -166,7 +179,8 @@ pub fn load_register(conn: &mut DbConnection, key: &RegisterKey) -> QueryResult<
         stored.submission_exists = true;
         stored.state.submitted = lww(Some(submitted != 0), Some(&hlc))?;
     }
-    Ok(stored)
+    stored.submission_loaded = true;
+    Ok(())
 }
 
 fn mark_row(school_id: SchoolId, key: &RegisterKey, student_id: StudentId, mark: &MarkState) -> MarkRow {
@@ -248,10 +262,13 @@ pub fn first_receipts(
     let mut found = BTreeMap::new();
     for chunk in keys.chunks(LOOKUP_CHUNK) {
         let hlcs: Vec<&str> = chunk.iter().map(|(hlc, _)| hlc.as_str()).collect();
-        // Matches the partial unique index (device_hlc, op_id) WHERE outcome <> 'duplicate'.
+        // Uses the partial unique index (device_hlc, op_id) WHERE outcome <> 'duplicate'.
         let rows: Vec<(String, String, String, Option<String>)> = crate::on_backend!(conn, |inner| op_log::table
             .filter(op_log::device_hlc.eq_any(&hlcs))
-            .filter(op_log::outcome.ne("duplicate"))
+            // Spelled as a literal, not a bound parameter: a planner can only use the partial
+            // index when it sees the very condition of the index (PostgreSQL's generic plans
+            // for prepared statements would otherwise scan the whole op log).
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("outcome <> 'duplicate'"))
             .select((op_log::device_hlc, op_log::op_id, op_log::outcome, op_log::code))
             .load(inner))?;
         for (hlc, op_id, outcome, code) in rows {

@@ -306,6 +306,9 @@ fn apply_pushes(
                                     submission: false,
                                 }),
                             };
+                            if valid.change.change.student_id().is_none() {
+                                store::load_submission(conn, &key, &mut touched.stored)?;
+                            }
                             let merged = touched.stored.state.apply(valid.change.change.clone(), hlc);
                             entry.hlc = Some(hlc);
                             entry.outcome = match merged {
