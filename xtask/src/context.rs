@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A step or stage that did not work: what failed, how, and what to try next. Printed once, at the top level.
 #[derive(Debug)]
@@ -147,6 +147,11 @@ pub fn human_duration(elapsed: Duration) -> String {
     } else {
         format!("{}m {:02}s", secs / 60, secs % 60)
     }
+}
+
+/// When `path` was last written; `None` when it does not exist.
+pub fn modified(path: &Path) -> Option<SystemTime> {
+    path.metadata().and_then(|meta| meta.modified()).ok()
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -2,9 +2,9 @@
 //! Every step checks first and installs only what is missing, so a second run installs nothing and is quick.
 
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use crate::context::{Ctx, Failure, human_duration, step};
+use crate::context::{Ctx, Failure, human_duration, modified, step};
 use crate::wasm::{WASM_TARGET, WasmToolchain};
 
 /// What the tools are for: running the server needs fewer of them than running every test.
@@ -304,10 +304,6 @@ fn browser(ctx: &Ctx) -> Result<Browser, Failure> {
         chromium: find("chromium")?,
         chromedriver: find("chromedriver")?,
     })
-}
-
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
-    path.metadata().and_then(|meta| meta.modified()).ok()
 }
 
 /// Debian's package manager, run as root or through sudo, with one `apt-get update` per xtask run at most.

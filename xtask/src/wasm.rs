@@ -2,9 +2,8 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::SystemTime;
 
-use crate::context::{Ctx, Failure, step};
+use crate::context::{Ctx, Failure, modified, step};
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const CLIENT_PACKAGE: &str = "rollcall-client";
@@ -149,10 +148,6 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         file_size(&compiled)
     );
     Ok(())
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    path.metadata().and_then(|meta| meta.modified()).ok()
 }
 
 fn file_size(path: &Path) -> u64 {
