@@ -167,6 +167,10 @@ impl TestServer {
             data_dir,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
+                // actix closes a kept-alive connection after answering a request whose body it did
+                // not read (e.g. a 401 before the JSON); a pooled client can race that close and see
+                // an incomplete message. A fresh connection per request keeps the tests about answers.
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("http client"),
             stop: Some(stop),
