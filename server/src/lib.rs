@@ -242,6 +242,12 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
             })
     })
     .workers(workers)
+    // Small JSON answers must not wait for Nagle + delayed ACK (~40 ms per push on loopback).
+    .on_connect(|connection, _| {
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .disable_signals()
     .shutdown_timeout(Duration::from_secs(30).as_secs())
     .listen(listener)?
