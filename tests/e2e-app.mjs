@@ -31,6 +31,8 @@ export async function newTablet(browser, server, { viewport = LANDSCAPE } = {}) 
       await context.setOffline(true);
     },
     async on() {
+      // The route opens first: the browser's "online" event makes the app and its worker reach
+      // out at once, and those requests must not meet the route still closed.
       offline = false;
       await context.setOffline(false);
     },
@@ -47,7 +49,7 @@ export async function newTablet(browser, server, { viewport = LANDSCAPE } = {}) 
 }
 
 /** Waits until the app has rendered a screen (optionally a given one) with its data. */
-export async function appReady(page, screen = null, { timeout = 20_000 } = {}) {
+export async function appReady(page, screen = null, { timeout = 60_000 } = {}) {
   const selector = screen ? `main[data-screen="${screen}"][data-ready]` : 'main[data-ready]';
   await page.waitForSelector(selector, { timeout });
 }
@@ -61,17 +63,22 @@ export async function signInThroughForm(page, username, password = DEMO_PASSWORD
   await page.waitForSelector('.register-card');
 }
 
-/** Asks the app's service worker what it holds: `{active, staged}` version ids. */
-export async function offlineCopy(page) {
-  return page.evaluate(async () => {
+/** Sends `message` to the service worker controlling the page and resolves with its answer (null: none). */
+export async function askWorker(page, message) {
+  return page.evaluate(async (message) => {
     const worker = navigator.serviceWorker.controller;
     if (!worker) return null;
     return new Promise((resolve) => {
       const channel = new MessageChannel();
       channel.port1.onmessage = (event) => resolve(event.data);
-      worker.postMessage({ type: 'state' }, [channel.port2]);
+      worker.postMessage(message, [channel.port2]);
     });
-  });
+  }, message);
+}
+
+/** Asks the app's service worker what it holds: `{active, staged}` version ids. */
+export async function offlineCopy(page) {
+  return askWorker(page, { type: 'state' });
 }
 
 /** Waits until the service worker controls the page and holds a complete copy of the app. */
@@ -87,6 +94,14 @@ export async function syncBar(page) {
     online: (await bar.getAttribute('data-online')) === 'true',
     pending: Number(await bar.getAttribute('data-pending')),
   };
+}
+
+/**
+ * Waits until the sync bar counts `count` marks waiting. The bar follows the engine's events, a
+ * moment after the row a tap changed, so reading it at once would race that event.
+ */
+export async function waitPending(page, count) {
+  return waitFor(`the sync bar to count ${count} marks waiting`, async () => (await syncBar(page)).pending === count);
 }
 
 /** Waits for the sync bar to say every mark is synced (no click: the engine does it alone). */

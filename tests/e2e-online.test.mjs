@@ -136,7 +136,8 @@ test('online: take a full register and submit it; the server holds every mark', 
   assert.deepEqual(Object.fromEntries(await serverRegister(api, register)), Object.fromEntries(expected));
 
   // Every row says synced, and Today says the register is taken and synced.
-  assert.ok((await rows(page)).every((row) => row.sync === 'synced'));
+  // The rows follow the engine's data event, which may land after the sync bar's.
+  await waitFor('every row to say synced', async () => (await rows(page)).every((row) => row.sync === 'synced'));
   await page.getByRole('link', { name: /All registers/ }).click();
   await appReady(page, 'today');
   const card = registerCard(page, register);

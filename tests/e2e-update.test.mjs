@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { Api, DEMO_PASSWORD, launchBrowser, startServer, waitFor } from './harness/index.mjs';
 import {
   appReady,
+  askWorker,
   assertNoPageErrors,
   newTablet,
   offlineCopy,
@@ -21,6 +22,7 @@ import {
   tapStatus,
   waitAllSynced,
   waitForOfflineCopy,
+  waitPending,
 } from './e2e-app.mjs';
 
 const MARKER = '/* deploy 2 */';
@@ -81,15 +83,15 @@ test('a new version with marks queued: staged whole, switched on "Update now", a
   for (const [student, status] of students.map((s, i) => [s, ['Absent', 'Late', 'Excused'][i]])) {
     await tapStatus(page, student.name, status);
   }
-  const queued = (await syncBar(page)).pending;
-  assert.equal(queued, 3);
+  const queued = 3;
+  await waitPending(page, queued);
 
   // The network returns with a new release deployed; the server is too busy to take marks.
   const allowPushes = await refusePushes(context);
   await deployNewStylesheet(context);
   await network.on();
   const banner = page.getByText('A new version of Rollcall is ready');
-  await banner.waitFor({ timeout: 30_000 });
+  await banner.waitFor({ timeout: 60_000 });
   const staged = await offlineCopy(page);
   assert.equal(staged.active, first.active, 'the running version is still the one served');
   assert.ok(staged.staged && staged.staged !== first.active, 'the new version is downloaded whole and waits');
@@ -98,10 +100,13 @@ test('a new version with marks queued: staged whole, switched on "Update now", a
   await page.reload();
   await appReady(page, 'register');
   assert.ok(!(await runningStylesheet(page)).includes(MARKER));
-  await banner.waitFor();
+  await banner.waitFor({ timeout: 60_000 });
 
+  // The switch ends in a reload: everything below is about the page that loads after it, not
+  // the old one still on screen while the worker switches.
+  const reloaded = page.waitForEvent('load', { timeout: 60_000 });
   await page.getByRole('button', { name: 'Update now' }).click();
-  await page.waitForFunction((marker) => fetch('/app.css').then((r) => r.text()).then((t) => t.includes(marker)), MARKER);
+  await reloaded;
   await appReady(page, 'register');
   assert.equal((await offlineCopy(page)).active, staged.staged, 'the new version is served');
   assert.ok((await runningStylesheet(page)).includes(MARKER));
@@ -112,7 +117,7 @@ test('a new version with marks queued: staged whole, switched on "Update now", a
     students.map((s) => shown.get(s.id)),
     ['absent', 'late', 'excused'],
   );
-  assert.equal((await syncBar(page)).pending, queued);
+  await waitPending(page, queued);
   await allowPushes();
   await waitAllSynced(page, { timeoutMs: 120_000 });
   const held = await serverRegister(api, register);
@@ -130,18 +135,15 @@ test('a release that cannot be downloaded whole is never used: the app still ope
   await signInThroughForm(page, 'teacher1');
   await waitForOfflineCopy(page);
   const first = await offlineCopy(page);
+  // The check the app started when the worker took control may still be fetching; were it to
+  // fetch some files before the deploy below and some after, it could stage a whole version the
+  // test never meant to exist. This check starts after it, so both have ended on its answer.
+  assert.deepEqual(await askWorker(page, { type: 'check-update' }), first, 'nothing new is deployed yet');
 
   // The new release's stylesheet arrives, but its engine fails to download (Wi-Fi drops half-way).
   await deployNewStylesheet(context);
   await context.route('**/pkg/rollcall_client_bg.wasm', (route) => route.abort('connectionreset'));
-  const answer = await page.evaluate(
-    () =>
-      new Promise((resolve) => {
-        const channel = new MessageChannel();
-        channel.port1.onmessage = (event) => resolve(event.data);
-        navigator.serviceWorker.controller.postMessage({ type: 'check-update' }, [channel.port2]);
-      }),
-  );
+  const answer = await askWorker(page, { type: 'check-update' });
   assert.ok(answer.error, 'the check reports the failed download');
   assert.deepEqual(await offlineCopy(page), first, 'nothing half-downloaded is staged or served');
 

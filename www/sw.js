@@ -96,22 +96,41 @@ async function tellWindows(message) {
   }
 }
 
+/** The version whose files are being stored and that the state does not name yet. */
+let writing = null;
+
 async function deleteOtherVersions() {
   const { active, staged } = await readState();
-  const keep = new Set([active, staged].filter(Boolean).map((id) => VERSION_PREFIX + id));
+  const keep = new Set([active, staged, writing].filter(Boolean).map((id) => VERSION_PREFIX + id));
   for (const name of await caches.keys()) {
     if (name.startsWith(VERSION_PREFIX) && !keep.has(name)) await caches.delete(name);
   }
 }
 
+/** The download under way, if any. */
 let checking = null;
+/** The download that starts when `checking` ends, shared by every check asked for meanwhile. */
+let nextCheck = null;
 
 /**
  * Downloads the deployed version if it is new. The first one becomes active at once; later
  * ones are staged and announced. Resolves with `{active, staged}`.
+ *
+ * A check asked for while one is under way waits for it and then downloads again: the running
+ * one may have fetched its files before the deploy the caller is asking about, so its answer
+ * (including a failed download) would not be about what is deployed now.
  */
 function checkForUpdate() {
-  checking ??= (async () => {
+  if (checking) {
+    nextCheck ??= checking
+      .catch(() => {})
+      .then(() => {
+        nextCheck = null;
+        return checkForUpdate();
+      });
+    return nextCheck;
+  }
+  checking = (async () => {
     const { id, responses } = await fetchShell();
     const state = await readState();
     if (id === state.active) {
@@ -120,12 +139,23 @@ function checkForUpdate() {
       await deleteOtherVersions();
       return next;
     }
-    if (id !== state.staged) {
-      const cache = await caches.open(VERSION_PREFIX + id);
-      await Promise.all(SHELL.map((path, i) => cache.put(path, responses[i])));
+    let next;
+    try {
+      // A switch ("Update now") meanwhile clears out unnamed versions: this one is kept.
+      writing = id;
+      if (id !== state.staged) {
+        const cache = await caches.open(VERSION_PREFIX + id);
+        await Promise.all(SHELL.map((path, i) => cache.put(path, responses[i])));
+      }
+      // Only now, with every file stored, is the version named in the state.
+      // (An "Update now" meanwhile may already have made it the active one.)
+      next = await updateState((s) => {
+        if (!s.active) return { active: id, staged: null };
+        return s.active === id ? s : { ...s, staged: id };
+      });
+    } finally {
+      writing = null;
     }
-    // Only now, with every file stored, is the version named in the state.
-    const next = await updateState((s) => (s.active ? { ...s, staged: id } : { active: id, staged: null }));
     await deleteOtherVersions();
     if (next.staged) await tellWindows({ type: 'update-ready', version: next.staged });
     return next;

@@ -19,6 +19,7 @@ export function createNotices(app, element) {
   let client = null;
   let shownRejected = -1;
   let loadingRejected = null;
+  let refreshAgain = false;
 
   async function showRejected() {
     if (!client) return;
@@ -109,11 +110,22 @@ export function createNotices(app, element) {
     );
   }
 
+  /**
+   * Shows the refused marks as the engine holds them now. A refresh asked for while one is
+   * loading runs again once it ends: the one loading may have read the list before the latest
+   * refusals arrived, and nothing else would bring the banner up to date.
+   */
   function refreshRejected() {
-    if (loadingRejected) return loadingRejected;
-    loadingRejected = showRejected()
-      .catch(() => {})
-      .finally(() => (loadingRejected = null));
+    if (loadingRejected) {
+      refreshAgain = true;
+      return loadingRejected;
+    }
+    loadingRejected = (async () => {
+      do {
+        refreshAgain = false;
+        await showRejected().catch(() => {});
+      } while (refreshAgain);
+    })().finally(() => (loadingRejected = null));
     return loadingRejected;
   }
 
