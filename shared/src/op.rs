@@ -9,7 +9,7 @@ use crate::codes::ValidationCode;
 use crate::hlc::Hlc;
 use crate::ids::{ClassId, OpId, StudentId};
 use crate::register::{PERIODS, RegisterKey, Status};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -228,7 +228,15 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, ValidationError> {
     if !canonical {
         return Err(invalid());
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid())
+    // The digits are checked above, so plain number parsing is enough; no format string
+    // (chrono's strftime machinery costs the wasm client ~15 KB).
+    let number = |range: std::ops::Range<usize>| text[range].parse().map_err(|_| invalid());
+    NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?).ok_or_else(invalid)
+}
+
+/// Writes a register date as `YYYY-MM-DD`, the form [`parse_date`] reads (years 0–9999, as it accepts).
+pub fn format_date(date: NaiveDate) -> String {
+    format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
 }
 
 /// Checks a period number against the timetable's range.
@@ -294,7 +302,7 @@ impl From<Change> for RawChange {
     fn from(change: Change) -> Self {
         RawChange {
             class_id: change.register.class_id,
-            date: change.register.date.format("%Y-%m-%d").to_string(),
+            date: format_date(change.register.date),
             period: i64::from(change.register.period),
             student_id: change.change.student_id(),
             field: change.change.field().as_str().to_owned(),
