@@ -8,7 +8,7 @@ use crate::api::{Api, PullPage};
 use crate::error::{ClientError, Result};
 use crate::platform::{self, Channel, Listener, Timer};
 use crate::schedule::{Scheduler, Timings};
-use crate::store::{Counts, LocalStore, OpRecord, ServerClock, database_name};
+use crate::store::{Counts, LocalStore, OpRecord, Plan, ServerClock, database_name};
 use crate::view::{self, RegisterSummary, RegisterView};
 use js_sys::Function;
 use rollcall_shared::protocol::{PushRequest, Roster, UserInfo};
@@ -29,11 +29,18 @@ pub const PULL_PAGE: u32 = 1000;
 pub const ROSTER_MAX_AGE_MS: f64 = 15.0 * 60.0 * 1000.0;
 
 /// What a JS caller may tune (all optional).
+///
+/// The timings are spelled out rather than a `#[serde(flatten)]` [`Timings`]: flatten buffers
+/// the whole object through serde's generic `Content`, which costs the wasm module kilobytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Options {
-    #[serde(flatten)]
-    pub timings: Timings,
+    /// [`Timings::debounce_ms`].
+    pub debounce_ms: u64,
+    /// [`Timings::lock_wait_ms`].
+    pub lock_wait_ms: u64,
+    /// [`Timings::idle_interval_ms`].
+    pub idle_interval_ms: u64,
     /// Sync on the triggers by itself. Off only for tests and benchmarks that drive `syncNow`.
     pub auto_sync: bool,
     /// Ops per push, at most [`PUSH_BATCH_OPS`].
@@ -42,10 +49,24 @@ pub struct Options {
     pub request_timeout_ms: u32,
 }
 
+impl Options {
+    /// The scheduler's timings.
+    pub fn timings(&self) -> Timings {
+        Timings {
+            debounce_ms: self.debounce_ms,
+            lock_wait_ms: self.lock_wait_ms,
+            idle_interval_ms: self.idle_interval_ms,
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
+        let timings = Timings::default();
         Options {
-            timings: Timings::default(),
+            debounce_ms: timings.debounce_ms,
+            lock_wait_ms: timings.lock_wait_ms,
+            idle_interval_ms: timings.idle_interval_ms,
             auto_sync: true,
             push_batch: PUSH_BATCH_OPS,
             request_timeout_ms: crate::api::REQUEST_TIMEOUT_MS as u32,
@@ -184,7 +205,7 @@ impl Engine {
             store,
             options,
             state: RefCell::new(EngineState {
-                scheduler: Scheduler::new(options.timings, now),
+                scheduler: Scheduler::new(options.timings(), now),
                 syncing: false,
                 online: platform::navigator_online(),
                 counts,
@@ -383,8 +404,13 @@ impl Engine {
         register: RegisterKey,
         plan: impl FnOnce(&RegisterState) -> Result<Vec<FieldChange>>,
     ) -> Result<Vec<Op>> {
+        // Boxed, so that this future and the store's are compiled once for every kind of mark.
+        self.change_planned(register, Box::new(plan)).await
+    }
+
+    async fn change_planned(self: &Rc<Self>, register: RegisterKey, plan: Plan<'_>) -> Result<Vec<Op>> {
         let now = platform::now_ms();
-        let ops = self.store.record(register, now, plan).await?;
+        let ops = self.store.record_planned(register, now, plan).await?;
         if !ops.is_empty() {
             {
                 let mut state = self.state.borrow_mut();
@@ -392,7 +418,8 @@ impl Engine {
                 state.scheduler.marked(now as u64);
             }
             self.arm();
-            let registers = BTreeSet::from([crate::store::register_id(&register)]);
+            let mut registers = BTreeSet::new();
+            registers.insert(crate::store::register_id(&register));
             self.emit("data", Some(&registers));
             self.tell_other_tabs(&registers);
         }

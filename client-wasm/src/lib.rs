@@ -30,6 +30,7 @@ use rollcall_shared::{ClassId, FieldChange, OpId, RegisterKey, Status, StudentId
 use serde::Serialize;
 use serde_json::Value;
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -189,10 +190,13 @@ impl From<&OpRecord> for OpInfo {
 
 /// Runs an async step as a JS promise; a `ClientError` rejects it with a coded JS `Error`.
 fn promise<T: Serialize>(work: impl Future<Output = Result<T>> + 'static) -> Promise {
-    future_to_promise(async move {
-        let value = work.await?;
-        to_js(&value).map_err(Into::into)
-    })
+    js_promise(Box::pin(async move { to_js(&work.await?) }))
+}
+
+/// One `future_to_promise` for every method: its task machinery is then compiled once, not
+/// once per method's future type.
+fn js_promise(work: Pin<Box<dyn Future<Output = Result<JsValue>>>>) -> Promise {
+    future_to_promise(async move { work.await.map_err(Into::into) })
 }
 
 fn bad_argument(what: &str, text: &str) -> ClientError {
@@ -295,11 +299,11 @@ impl Rollcall {
         password: String,
         #[wasm_bindgen(unchecked_optional_param_type = "RollcallOptions")] options: Option<JsValue>,
     ) -> Promise {
-        future_to_promise(async move {
+        js_promise(Box::pin(async move {
             let options = self::options(options)?;
             let client = Rollcall::sign_in_with(&base_url, &username, &password, options).await?;
             Ok(client.into())
-        })
+        }))
     }
 
     /// Resumes the last signed-in user with no network needed: resolves to `null` when nobody
@@ -309,13 +313,13 @@ impl Rollcall {
         #[wasm_bindgen(js_name = baseUrl)] base_url: String,
         #[wasm_bindgen(unchecked_optional_param_type = "RollcallOptions")] options: Option<JsValue>,
     ) -> Promise {
-        future_to_promise(async move {
+        js_promise(Box::pin(async move {
             let options = self::options(options)?;
             Ok(match Rollcall::resume_with(&base_url, options).await? {
                 Some(client) => client.into(),
                 None => JsValue::NULL,
             })
-        })
+        }))
     }
 
     /// The signed-in user.
@@ -329,23 +333,23 @@ impl Rollcall {
     #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
     pub fn sign_out(&self) -> Promise {
         let engine = self.engine.clone();
-        future_to_promise(async move {
+        js_promise(Box::pin(async move {
             engine.close();
             // Offline sign-out still signs out on this tablet; the server session expires.
             let _ = engine.api.logout().await;
             accounts::forget().await?;
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     }
 
     /// After `status().signInRequired`: signs the same user in again and resumes syncing.
     #[wasm_bindgen(js_name = signInAgain, unchecked_return_type = "Promise<void>")]
     pub fn sign_in_again(&self, password: String) -> Promise {
         let engine = self.engine.clone();
-        future_to_promise(async move {
+        js_promise(Box::pin(async move {
             engine.sign_in_again(&password).await?;
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     }
 
     /// Stops timers and listeners without signing out (e.g. before dropping the client).
@@ -481,8 +485,9 @@ impl Rollcall {
                     ))
                 })
                 .await?;
-            let students: std::collections::BTreeSet<_> =
-                ops.iter().filter_map(|op| op.change.change.student_id()).collect();
+            let mut students: Vec<_> = ops.iter().filter_map(|op| op.change.change.student_id()).collect();
+            students.sort_unstable();
+            students.dedup();
             Ok(students.len())
         })
     }

@@ -4,8 +4,6 @@
 //! so tests can replay any schedule exactly. The engine owns one [`Scheduler`] and arms a single
 //! browser timer for [`Scheduler::next_at`].
 
-use serde::{Deserialize, Serialize};
-
 /// First backoff ceiling: the first retry comes within a second.
 pub const BACKOFF_BASE_MS: u64 = 1_000;
 /// Backoff never waits longer than this (unless the server asks for more with `Retry-After`).
@@ -27,9 +25,8 @@ impl<F: FnMut() -> f64> Random for F {
     }
 }
 
-/// The timings of the sync triggers. Serialized as the `options` a JS caller may pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+/// The timings of the sync triggers (a JS caller sets them in its `options`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timings {
     /// Wait after a mark before pushing, so a burst of taps goes in one request.
     pub debounce_ms: u64,

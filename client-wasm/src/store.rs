@@ -27,7 +27,7 @@ use rollcall_shared::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use wasm_bindgen::JsValue;
 
 /// The IndexedDB version this code writes. Version 1 had no `reg` on ops (see [`upgrade_data`]).
@@ -292,6 +292,9 @@ pub struct Counts {
     pub rejected: u32,
 }
 
+/// What to change in a register, decided from its local state (see [`LocalStore::record`]).
+pub(crate) type Plan<'a> = Box<dyn FnOnce(&RegisterState) -> Result<Vec<FieldChange>> + 'a>;
+
 /// One user's database.
 #[derive(Debug)]
 pub struct LocalStore {
@@ -434,6 +437,10 @@ impl LocalStore {
         device_now_ms: f64,
         plan: impl FnOnce(&RegisterState) -> Result<Vec<FieldChange>>,
     ) -> Result<Vec<Op>> {
+        self.record_planned(register, device_now_ms, Box::new(plan)).await
+    }
+
+    pub(crate) async fn record_planned(&self, register: RegisterKey, device_now_ms: f64, plan: Plan<'_>) -> Result<Vec<Op>> {
         let device_time = chrono::DateTime::from_timestamp_millis(device_now_ms as i64)
             .ok_or_else(|| ClientError::BadArgument("the device clock is not a valid time".into()))?;
         self.write(&[OPS, REGISTERS, META], async |tx| {
@@ -526,11 +533,13 @@ impl LocalStore {
             // and under the sync lock no other tab answers them meanwhile (checked anyway).
             let range =
                 KeyRange::bound(&JsValue::from(first), &JsValue::from(last), None, None).map_err(rexie::Error::from)?;
-            let mut current: BTreeMap<OpId, OpRecord> = BTreeMap::new();
+            // Plain vectors searched linearly rather than maps: a batch is at most a few hundred
+            // ops, and every map type costs the wasm module kilobytes of its own code.
+            let mut current: Vec<OpRecord> = Vec::new();
             for value in ops.get_all(Some(range), None).await? {
                 let record: OpRecord = from_js(&value)?;
                 if record.state == OpState::Pending {
-                    current.insert(record.op_id, record);
+                    current.push(record);
                 }
             }
             let mut applied = PushApplied::default();
@@ -538,21 +547,21 @@ impl LocalStore {
             let mut keys: Vec<RegisterKey> = response
                 .results
                 .iter()
-                .filter_map(|result| current.get(&result.op_id))
+                .filter_map(|result| current.iter().find(|record| record.op_id == result.op_id))
                 .map(|record| record.op.change.register)
                 .collect();
             keys.sort_unstable();
             keys.dedup();
-            let mut touched: BTreeMap<String, RegisterRecord> = BTreeMap::new();
+            let mut touched: Vec<RegisterRecord> = Vec::with_capacity(keys.len());
             for register in platform::join_all(keys.iter().map(|key| get_register(&registers, *key))).await {
-                let register = register?;
-                touched.insert(register.reg.clone(), register);
+                touched.push(register?);
             }
             let mut answered = Vec::with_capacity(response.results.len());
             for result in &response.results {
-                let Some(mut record) = current.remove(&result.op_id) else {
+                let Some(index) = current.iter().position(|record| record.op_id == result.op_id) else {
                     continue;
                 };
+                let mut record = current.swap_remove(index);
                 record.queued = None;
                 record.answered_at = Some(device_now_ms);
                 // A duplicate whose first receipt was refused carries the refusal's code: it
@@ -576,7 +585,7 @@ impl LocalStore {
                     };
                     record.stored_hlc = result.restamped_hlc;
                     applied.restamped |= result.restamped_hlc.is_some();
-                    if let Some(register) = touched.get_mut(&record.reg) {
+                    if let Some(register) = touched.iter_mut().find(|register| register.reg == record.reg) {
                         register
                             .server
                             .apply(record.op.change.change.clone(), record.effective_hlc());
@@ -587,16 +596,17 @@ impl LocalStore {
             applied.unanswered = current.len() as u32;
             ops.put_all(answered.into_iter()).await?;
             // `local` = `server` ⊔ what is still pending (the answered ops no longer are).
-            let still_pending = platform::join_all(touched.keys().map(|reg| pending_of_register(&ops, reg))).await;
+            let still_pending =
+                platform::join_all(touched.iter().map(|register| pending_of_register(&ops, &register.reg))).await;
             let mut rebuilt = Vec::with_capacity(touched.len());
-            for ((reg, mut register), pending) in touched.into_iter().zip(still_pending) {
+            for (mut register, pending) in touched.into_iter().zip(still_pending) {
                 let mut local = register.server.clone();
                 for op in pending? {
                     local.apply(op.op.change.change, op.op.change.hlc);
                 }
                 register.local = local;
                 rebuilt.push((to_js(&register)?, None));
-                applied.registers.insert(reg);
+                applied.registers.insert(register.reg);
             }
             registers.put_all(rebuilt.into_iter()).await?;
             observe_server_clock(&meta, &ServerClock::of_push(response), device_now_ms).await?;
@@ -643,16 +653,15 @@ impl LocalStore {
             let registers = tx.store(REGISTERS)?;
             let meta = tx.store(META)?;
             // Merge is commutative: group the page by register, one read and one write each.
-            let mut by_register: BTreeMap<RegisterKey, Vec<&Change>> = BTreeMap::new();
-            for change in changes {
-                by_register.entry(change.register).or_default().push(change);
-            }
-            let records = platform::join_all(by_register.keys().map(|key| get_register(&registers, *key))).await;
+            let mut keys: Vec<RegisterKey> = changes.iter().map(|change| change.register).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let records = platform::join_all(keys.iter().map(|key| get_register(&registers, *key))).await;
             let mut touched = BTreeSet::new();
-            let mut updated = Vec::with_capacity(by_register.len());
-            for (record, changes) in records.into_iter().zip(by_register.into_values()) {
+            let mut updated = Vec::with_capacity(keys.len());
+            for (record, key) in records.into_iter().zip(&keys) {
                 let mut record = record?;
-                for change in changes {
+                for change in changes.iter().filter(|change| change.register == *key) {
                     record.server.apply(change.change.clone(), change.hlc);
                     record.local.apply(change.change.clone(), change.hlc);
                 }

@@ -13,7 +13,6 @@ use rollcall_shared::{
     ValidationCode, effective_status,
 };
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// Where a student's mark (or a register's submission) stands between this tablet and the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -178,33 +177,47 @@ fn field_sync(latest: &OpRecord, server: &RegisterState) -> SyncState {
 }
 
 /// This device's latest op per (student, field), rejected ops the teacher dismissed left out.
-fn latest_ops(ops: &[OpRecord]) -> BTreeMap<(Option<StudentId>, Field), &OpRecord> {
-    let mut latest: BTreeMap<(Option<StudentId>, Field), &OpRecord> = BTreeMap::new();
+/// A vector searched linearly, not a map: a register has a few hundred ops at most, and each
+/// map type costs the wasm module kilobytes of code.
+fn latest_ops(ops: &[OpRecord]) -> Vec<&OpRecord> {
+    let mut latest: Vec<&OpRecord> = Vec::new();
     for record in ops {
         if record.state == OpState::Rejected && record.rejected.is_none() {
             continue;
         }
         let change = &record.op.change;
-        let slot = latest
-            .entry((change.change.student_id(), change.change.field()))
-            .or_insert(record);
-        if change.hlc > slot.op.change.hlc {
-            *slot = record;
+        match latest_of(&latest, change.change.student_id(), change.change.field()) {
+            None => latest.push(record),
+            Some(index) if change.hlc > latest[index].op.change.hlc => latest[index] = record,
+            Some(_) => {}
         }
     }
     latest
 }
 
+/// Where in `latest` the op on `field` of `subject` is.
+fn latest_of(latest: &[&OpRecord], subject: Option<StudentId>, field: Field) -> Option<usize> {
+    latest.iter().position(|record| {
+        let change = &record.op.change.change;
+        change.student_id() == subject && change.field() == field
+    })
+}
+
 /// Sync state and rejection of one student (or, with `None`, the submission).
 fn subject_sync(
-    latest: &BTreeMap<(Option<StudentId>, Field), &OpRecord>,
+    latest: &[&OpRecord],
     subject: Option<StudentId>,
     server: &RegisterState,
     written: bool,
 ) -> (SyncState, Option<Rejection>) {
     let mut state = if written { SyncState::Synced } else { SyncState::None };
     let mut rejection = None;
-    for ((_, _), record) in latest.range((subject, Field::Status)..=(subject, Field::Submitted)) {
+    // In field order, so the rejection shown is that of the first refused field.
+    for field in Field::ALL {
+        let Some(index) = latest_of(latest, subject, field) else {
+            continue;
+        };
+        let record = latest[index];
         let field_state = field_sync(record, server);
         if field_state == SyncState::Rejected && rejection.is_none() {
             rejection = Some(Rejection::of(record));
@@ -257,7 +270,8 @@ pub fn register_view(roster: &Roster, key: RegisterKey, record: &RegisterRecord,
             rejection,
         });
     }
-    rows.sort_by(|a, b| {
+    // Unstable sorts throughout the crate: the keys are unique, and one sort algorithm is less code.
+    rows.sort_unstable_by(|a, b| {
         (!a.enrolled, &a.family_name, &a.given_name, a.student_id).cmp(&(
             !b.enrolled,
             &b.family_name,
@@ -267,7 +281,7 @@ pub fn register_view(roster: &Roster, key: RegisterKey, record: &RegisterRecord,
     });
     let (submission_sync, _) = subject_sync(&latest, None, &record.server, local.submitted.is_some());
     let locked = latest
-        .values()
+        .iter()
         .any(|record| record.state == OpState::Rejected && record.code == Some(ErrorCode::RegisterLocked));
     RegisterView {
         register: RegisterHeader {
@@ -305,7 +319,7 @@ pub fn registers_on(roster: &Roster, user: &UserInfo, date: NaiveDate) -> Vec<Re
         .iter()
         .filter(|class| user.role == Role::Admin || class.teacher_ids.contains(&user.id))
         .collect();
-    classes.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+    classes.sort_unstable_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
     let mut periods: Vec<_> = roster.periods.iter().map(|period| period.period).collect();
     periods.sort_unstable();
     periods
