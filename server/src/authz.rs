@@ -65,7 +65,7 @@ fn parse<T: FromStr>(text: &str, what: &str) -> QueryResult<T> {
 }
 
 fn parse_date(text: &str) -> QueryResult<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+    rollcall_shared::op::parse_date(text)
         .map_err(|_| diesel::result::Error::DeserializationError(format!("bad date {text:?} in the database").into()))
 }
 

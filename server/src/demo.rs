@@ -300,7 +300,7 @@ fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String
         teacher_ids.push(add_user(conn, username, display_name, "teacher")?);
     }
 
-    let from = school_year_start(today).format("%Y-%m-%d").to_string();
+    let from = rollcall_shared::op::format_date(school_year_start(today));
     let mut student_count = 0usize;
     for (index, class_name) in CLASSES.iter().enumerate() {
         let class_id = uuid::Uuid::new_v4().to_string();

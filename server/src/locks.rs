@@ -90,7 +90,7 @@ impl LockRow {
     fn info(self) -> Result<LockInfo, AppError> {
         let corrupt = |what: &str| AppError::Internal(format!("lock {} has a bad {what} in the database", self.id));
         let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt("time"));
-        let date = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| corrupt("date"));
+        let date = |text: &str| rollcall_shared::op::parse_date(text).map_err(|_| corrupt("date"));
         Ok(LockInfo {
             id: uuid::Uuid::from_str(&self.id).map_err(|_| corrupt("id"))?,
             class_id: self
@@ -160,8 +160,8 @@ pub async fn create_lock(
         id: uuid::Uuid::new_v4().to_string(),
         school_id: admin.school_id.to_string(),
         class_id: request.class_id.map(|id| id.to_string()),
-        from_date: request.from.format("%Y-%m-%d").to_string(),
-        until_date: request.until.format("%Y-%m-%d").to_string(),
+        from_date: rollcall_shared::op::format_date(request.from),
+        until_date: rollcall_shared::op::format_date(request.until),
         reason,
         locked_hlc: locked_hlc.to_string(),
         created_by: admin.id.to_string(),

@@ -37,7 +37,7 @@ fn parse<T: FromStr>(text: &str, what: &str) -> Result<T, AppError> {
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, AppError> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| corrupt("date", text))
+    rollcall_shared::op::parse_date(text).map_err(|_| corrupt("date", text))
 }
 
 fn parse_time(text: &str) -> Result<NaiveTime, AppError> {

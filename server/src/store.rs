@@ -108,7 +108,7 @@ fn lww<T>(value: Option<T>, hlc: Option<&str>) -> QueryResult<Option<Lww<T>>> {
 }
 
 fn date_text(key: &RegisterKey) -> String {
-    key.date.format("%Y-%m-%d").to_string()
+    rollcall_shared::op::format_date(key.date)
 }
 
 /// A register's stored state, and which rows already exist (so saving knows insert from update).
@@ -254,25 +254,30 @@ pub fn append_op_log(conn: &mut DbConnection, rows: &[OpLogRow]) -> QueryResult<
 /// An op's identity in the log: the HLC text it was sent with, and its op id.
 pub type OpKey = (String, String);
 
-/// For each op already received, the outcome and code of its first receipt.
-pub fn first_receipts(
-    conn: &mut DbConnection,
-    keys: &[OpKey],
-) -> QueryResult<BTreeMap<OpKey, (String, Option<String>)>> {
+/// How an op was decided the first time it was received, as logged.
+#[derive(Debug, Clone)]
+pub struct FirstReceipt {
+    pub outcome: String,
+    pub code: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// For each op already received, how its first receipt was decided.
+pub fn first_receipts(conn: &mut DbConnection, keys: &[OpKey]) -> QueryResult<BTreeMap<OpKey, FirstReceipt>> {
     let mut found = BTreeMap::new();
     for chunk in keys.chunks(LOOKUP_CHUNK) {
         let hlcs: Vec<&str> = chunk.iter().map(|(hlc, _)| hlc.as_str()).collect();
         // Uses the partial unique index (device_hlc, op_id) WHERE outcome <> 'duplicate'.
-        let rows: Vec<(String, String, String, Option<String>)> = crate::on_backend!(conn, |inner| op_log::table
+        let rows: Vec<(String, String, String, Option<String>, Option<String>)> = crate::on_backend!(conn, |inner| op_log::table
             .filter(op_log::device_hlc.eq_any(&hlcs))
             // Spelled as a literal, not a bound parameter: a planner can only use the partial
             // index when it sees the very condition of the index (PostgreSQL's generic plans
             // for prepared statements would otherwise scan the whole op log).
             .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("outcome <> 'duplicate'"))
-            .select((op_log::device_hlc, op_log::op_id, op_log::outcome, op_log::code))
+            .select((op_log::device_hlc, op_log::op_id, op_log::outcome, op_log::code, op_log::detail))
             .load(inner))?;
-        for (hlc, op_id, outcome, code) in rows {
-            found.insert((hlc, op_id), (outcome, code));
+        for (hlc, op_id, outcome, code, detail) in rows {
+            found.insert((hlc, op_id), FirstReceipt { outcome, code, detail });
         }
     }
     Ok(found)

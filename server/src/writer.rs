@@ -271,11 +271,15 @@ fn apply_pushes(
         let mut touched_classes = BTreeSet::<ClassId>::new();
         for (op, op_key) in job.ops.iter().zip(keys) {
             let mut entry = LogEntry::new(job, op, now);
-            if let Some((first_outcome, first_code)) = seen.get(op_key) {
+            if let Some(first) = seen.get(op_key) {
+                // A duplicate of a refused op carries the refusal's code and detail, so a
+                // tablet that lost the first answer still learns why (and keeps it visible).
                 entry.outcome = Outcome::Duplicate;
-                entry.message = Some(match first_code {
-                    Some(code) => format!("already received; it was {first_outcome} ({code})"),
-                    None => format!("already received; it was {first_outcome}"),
+                entry.code = first.code.as_deref().and_then(wire_code);
+                entry.detail = first.detail.as_deref().and_then(wire_code);
+                entry.message = Some(match &first.code {
+                    Some(code) => format!("already received; it was {} ({code})", first.outcome),
+                    None => format!("already received; it was {}", first.outcome),
                 });
             } else {
                 match &op.checked {
@@ -332,10 +336,11 @@ fn apply_pushes(
                 }
                 seen.insert(
                     op_key.clone(),
-                    (
-                        outcome_text(entry.outcome).to_owned(),
-                        entry.code.map(|c| c.to_string()),
-                    ),
+                    store::FirstReceipt {
+                        outcome: outcome_text(entry.outcome).to_owned(),
+                        code: entry.code.map(|c| c.to_string()),
+                        detail: entry.detail.map(|d| d.to_string()),
+                    },
                 );
             }
             results.push(entry.result(op));
@@ -373,6 +378,13 @@ fn apply_pushes(
         }
     }
     Ok(outcomes)
+}
+
+/// A code as logged (`REGISTER_LOCKED`, `NOTE_TOO_LONG`) back to its type; `None` for a code this
+/// server no longer knows.
+fn wire_code<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(text)).ok()
 }
 
 fn outcome_text(outcome: Outcome) -> &'static str {

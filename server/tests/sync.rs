@@ -181,6 +181,22 @@ async fn a_bad_op_is_rejected_with_its_code_while_the_rest_applies(server: &Test
     assert_eq!(log.len(), 7);
     assert_eq!(log.iter().filter(|(_, o)| o == "rejected").count(), 5);
     assert_eq!(pulled_state(server, &token).await.len(), 2);
+
+    // A tablet that lost that answer sends the batch again: every op is a duplicate, and each
+    // refused one still says why, so the tablet keeps it visible as refused.
+    let again = server.push(&token, device.id, &ops).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    let repeated: Vec<(String, Value, Value)> = again.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["outcome"].as_str().unwrap().to_owned(), r["code"].clone(), r["detail"].clone()))
+        .collect();
+    let expected_again: Vec<(String, Value, Value)> = expected
+        .iter()
+        .map(|(_, code, detail)| ("duplicate".to_owned(), code.clone(), detail.clone()))
+        .collect();
+    assert_eq!(repeated, expected_again);
 }
 
 async fn a_malformed_push_changes_nothing(server: &TestServer) {
