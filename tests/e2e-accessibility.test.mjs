@@ -3,8 +3,8 @@
 // tablet sizes in both orientations, an installable manifest, and a CSP with no inline script.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import { test } from 'node:test';
+import { useServerAndBrowser, waitFor } from './harness/index.mjs';
 import {
   appReady,
   assertAccessible,
@@ -18,21 +18,10 @@ import {
   tapStatus,
 } from './e2e-app.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = useServerAndBrowser();
 
 test('every screen names its controls and passes WCAG AA contrast, online and offline', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page, network } = tablet;
   await assertAccessible(page, 'the sign-in screen');
   await page.getByLabel('Username').fill('teacher1');
@@ -63,7 +52,7 @@ test('every screen names its controls and passes WCAG AA contrast, online and of
 });
 
 test('the keyboard alone signs in, opens a register and marks a student', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page } = tablet;
   // The username field has focus on arrival.
   await page.keyboard.type('teacher2');
@@ -104,7 +93,7 @@ test('the keyboard alone signs in, opens a register and marks a student', async 
 });
 
 test('phone and tablet sizes, portrait and landscape: no sideways scrolling and touch-sized targets', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page } = tablet;
   await signInThroughForm(page, 'teacher3');
   const sizes = [
@@ -141,7 +130,7 @@ test('phone and tablet sizes, portrait and landscape: no sideways scrolling and 
 });
 
 test('the page has no inline script and is served with the CSP; manifest, icons and worker install', async () => {
-  const page = await fetch(`${server.url}/`);
+  const page = await fetch(`${env.server.url}/`);
   const csp = page.headers.get('content-security-policy');
   assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'(;|$)/);
   assert.doesNotMatch(csp, /unsafe-inline/);
@@ -155,18 +144,18 @@ test('the page has no inline script and is served with the CSP; manifest, icons 
   assert.doesNotMatch(html, /\sstyle\s*=/i, 'no inline styles');
   assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//i, 'no resources from elsewhere');
 
-  const worker = await fetch(`${server.url}/sw.js`);
+  const worker = await fetch(`${env.server.url}/sw.js`);
   assert.equal(worker.status, 200);
   assert.match(worker.headers.get('content-type'), /javascript/);
 
-  const manifestResponse = await fetch(`${server.url}/manifest.webmanifest`);
+  const manifestResponse = await fetch(`${env.server.url}/manifest.webmanifest`);
   assert.match(manifestResponse.headers.get('content-type'), /application\/manifest\+json/);
   const manifest = await manifestResponse.json();
   assert.equal(manifest.display, 'standalone');
   assert.equal(manifest.start_url, '/');
   const pngSizes = [];
   for (const icon of manifest.icons) {
-    const response = await fetch(`${server.url}${icon.src}`);
+    const response = await fetch(`${env.server.url}${icon.src}`);
     assert.equal(response.status, 200, icon.src);
     assert.equal(response.headers.get('content-type'), icon.type, icon.src);
     if (icon.type === 'image/png') {

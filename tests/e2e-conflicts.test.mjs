@@ -2,8 +2,8 @@
 // the server end with the later HLC's value, and the tablet whose mark lost says so.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Api, DEMO_PASSWORD, launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import { test } from 'node:test';
+import { Api, DEMO_PASSWORD, useServerAndBrowser, waitFor } from './harness/index.mjs';
 import {
   assertNoPageErrors,
   newTablet,
@@ -17,18 +17,7 @@ import {
   waitForOfflineCopy,
 } from './e2e-app.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = useServerAndBrowser();
 
 async function rowOf(page, studentId) {
   return (await rows(page)).find((row) => row.id === studentId);
@@ -37,7 +26,7 @@ async function rowOf(page, studentId) {
 test('two tablets offline mark one student differently: the later mark wins everywhere, the loser is shown superseded', async () => {
   const tablets = [];
   for (let i = 0; i < 2; i += 1) {
-    const tablet = await newTablet(browser, server);
+    const tablet = await newTablet(env.browser, env.server);
     await signInThroughForm(tablet.page, 'teacher1');
     await waitForOfflineCopy(tablet.page);
     tablets.push(tablet);
@@ -71,7 +60,7 @@ test('two tablets offline mark one student differently: the later mark wins ever
   const winner = await rowOf(second.page, student.id);
   assert.equal(winner.sync, 'synced');
 
-  const api = await Api.login(server.url, 'teacher1', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher1', DEMO_PASSWORD);
   const held = await serverRegister(api, register);
   assert.equal(held.get(`${student.id}|status`), 'late');
   await saveScreen(first.page, 'register-superseded-landscape-1024x768');

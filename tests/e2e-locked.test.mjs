@@ -3,8 +3,8 @@
 // and keeps them (on screen, after a reload, in the refused list) rather than dropping them.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Api, DEMO_PASSWORD, isoDate, launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import { test } from 'node:test';
+import { Api, DEMO_PASSWORD, isoDate, useServerAndBrowser, waitFor } from './harness/index.mjs';
 import {
   appReady,
   assertNoPageErrors,
@@ -22,21 +22,10 @@ import {
   waitPending,
 } from './e2e-app.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = useServerAndBrowser();
 
 test('marks taken offline on a day the office locked are shown refused with the reason, and kept', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page, network } = tablet;
   await signInThroughForm(page, 'teacher3');
   await waitForOfflineCopy(page);
@@ -50,7 +39,7 @@ test('marks taken offline on a day the office locked are shown refused with the 
   await waitPending(page, queued);
 
   // Meanwhile the office locks today for the whole school.
-  const admin = await Api.login(server.url, 'admin', DEMO_PASSWORD);
+  const admin = await Api.login(env.server.url, 'admin', DEMO_PASSWORD);
   await admin.lock({ from: isoDate(0), until: isoDate(0), reason: 'day closed for the census' });
 
   await network.on();
@@ -83,7 +72,7 @@ test('marks taken offline on a day the office locked are shown refused with the 
   await saveTabletScreens(page, 'register-locked');
 
   // Nothing of it reached the server, and nothing is lost on the tablet, even after a reload.
-  const teacher = await Api.login(server.url, 'teacher3', DEMO_PASSWORD);
+  const teacher = await Api.login(env.server.url, 'teacher3', DEMO_PASSWORD);
   assert.equal((await serverRegister(teacher, register)).size, 0);
   await page.reload();
   await appReady(page, 'register');

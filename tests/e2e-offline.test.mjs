@@ -5,8 +5,8 @@
 // marks.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Api, DEMO_PASSWORD, launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import { test } from 'node:test';
+import { Api, DEMO_PASSWORD, useServerAndBrowser, waitFor } from './harness/index.mjs';
 import {
   appReady,
   assertNoPageErrors,
@@ -24,18 +24,7 @@ import {
   waitForOfflineCopy,
 } from './e2e-app.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = useServerAndBrowser();
 
 /**
  * Takes the open register with a mix of marks, submits it, and returns what the server should
@@ -95,11 +84,11 @@ async function reloadAndCheck(page, expected, pendingBefore, offlineText) {
 }
 
 test('offline (browser offline): marks survive a reload and sync by themselves when the network returns', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page, network } = tablet;
   await signInThroughForm(page, 'teacher1');
   await waitForOfflineCopy(page);
-  const api = await Api.login(server.url, 'teacher1', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher1', DEMO_PASSWORD);
 
   await network.off();
   await waitFor('the sync bar to say offline', async () => (await syncBar(page)).text.includes('Offline: no network'));
@@ -132,13 +121,13 @@ test('offline (browser offline): marks survive a reload and sync by themselves w
 });
 
 test('offline (server stopped): the app reloads without its server and catches up when it is back', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page } = tablet;
   await signInThroughForm(page, 'teacher2');
   await waitForOfflineCopy(page);
-  const api = await Api.login(server.url, 'teacher2', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher2', DEMO_PASSWORD);
 
-  await server.stop();
+  await env.server.stop();
   let expected;
   let register;
   try {
@@ -153,7 +142,7 @@ test('offline (server stopped): the app reloads without its server and catches u
     );
     await reloadAndCheck(page, expected, bar.pending, 'Offline: server not reachable');
   } finally {
-    await server.start();
+    await env.server.start();
   }
   // No click: the engine's next retry finds the server.
   await waitAllSynced(page, { timeoutMs: 90_000 });

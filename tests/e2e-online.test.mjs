@@ -3,8 +3,8 @@
 // exactly what the screen shows.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Api, DEMO_PASSWORD, isoDate, launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import { test } from 'node:test';
+import { Api, DEMO_PASSWORD, isoDate, useServerAndBrowser, waitFor } from './harness/index.mjs';
 import {
   appReady,
   assertNoPageErrors,
@@ -20,21 +20,10 @@ import {
   waitAllSynced,
 } from './e2e-app.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = useServerAndBrowser();
 
 test('a wrong password is refused with a clear message, then the right one signs in', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page } = tablet;
   await page.getByLabel('Username').fill('teacher1');
   await page.getByLabel('Password', { exact: true }).fill('not-the-password');
@@ -51,9 +40,9 @@ test('a wrong password is refused with a clear message, then the right one signs
 });
 
 test('the first sign-in with the server unreachable says the server cannot be reached', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page } = tablet;
-  await server.stop();
+  await env.server.stop();
   try {
     await page.getByLabel('Username').fill('teacher2');
     await page.getByLabel('Password', { exact: true }).fill(DEMO_PASSWORD);
@@ -63,7 +52,7 @@ test('the first sign-in with the server unreachable says the server cannot be re
     assert.match(await error.innerText(), /Cannot reach the Rollcall server/);
     assert.equal(await page.locator('main').getAttribute('data-screen'), 'sign-in');
   } finally {
-    await server.start();
+    await env.server.start();
   }
   // And once the server is back, the same form signs in.
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -72,12 +61,12 @@ test('the first sign-in with the server unreachable says the server cannot be re
 });
 
 test('online: take a full register and submit it; the server holds every mark', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page } = tablet;
   await signInThroughForm(page, 'teacher3');
 
   // Today lists each of the teacher's classes in each period, none taken yet.
-  const api = await Api.login(server.url, 'teacher3', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher3', DEMO_PASSWORD);
   const roster = await api.roster();
   const taught = roster.classes.filter((c) => c.teacher_ids.includes(api.user.id));
   const cards = page.locator('.register-card');
@@ -147,7 +136,7 @@ test('online: take a full register and submit it; the server holds every mark', 
 });
 
 test('unmarked students stand out, and submitting with some unmarked asks first', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page } = tablet;
   await signInThroughForm(page, 'teacher4');
   await openRegister(page, 1);

@@ -3,8 +3,8 @@
 // nothing lost, nothing applied twice.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Api, DEMO_PASSWORD, fieldKey, isoDate, launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import { test } from 'node:test';
+import { Api, DEMO_PASSWORD, fieldKey, isoDate, useServerAndBrowser, waitFor } from './harness/index.mjs';
 import {
   assertNoPageErrors,
   gotoRegister,
@@ -20,27 +20,16 @@ import {
 /** Days of registers queued: 5 × 12 registers × ~30 students ≈ 1,800 marks, four pushes of 500. */
 const DAYS = 5;
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = useServerAndBrowser();
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 test('server SIGKILLed mid-flush of a large queue: after restart and retries every mark is there exactly once', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page, context, network } = tablet;
   await signInThroughForm(page, 'teacher2');
   await waitForOfflineCopy(page);
-  const api = await Api.login(server.url, 'teacher2', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher2', DEMO_PASSWORD);
   const roster = await api.roster();
   const classes = roster.classes.filter((c) => c.teacher_ids.includes(api.user.id));
 
@@ -73,7 +62,7 @@ test('server SIGKILLed mid-flush of a large queue: after restart and retries eve
   await context.route('**/api/v1/sync/push', async (route) => {
     pushes += 1;
     await route.continue();
-    if (pushes === 2) killed ??= sleep(20).then(() => server.kill());
+    if (pushes === 2) killed ??= sleep(20).then(() => env.server.kill());
   });
   await network.on();
   await waitFor('the server to be killed during the second push', () => killed !== null, { timeoutMs: 60_000 });
@@ -87,7 +76,7 @@ test('server SIGKILLed mid-flush of a large queue: after restart and retries eve
     (await syncBar(page)).text.includes('Offline: server not reachable'),
   );
   await sleep(1000);
-  await server.start();
+  await env.server.start();
 
   // No click: the tablet's backoff retries find the server again. The backoff grew during the
   // offline hours too, so the next try may be up to its 5-minute cap away.

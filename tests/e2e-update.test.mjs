@@ -6,8 +6,8 @@
 // service worker's requests too), as a new release with a changed stylesheet would arrive.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Api, DEMO_PASSWORD, launchBrowser, startServer, waitFor } from './harness/index.mjs';
+import { test } from 'node:test';
+import { Api, DEMO_PASSWORD, useServerAndBrowser, waitFor } from './harness/index.mjs';
 import {
   appReady,
   askWorker,
@@ -27,22 +27,11 @@ import {
 
 const MARKER = '/* deploy 2 */';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = useServerAndBrowser();
 
 /** Serves a changed app.css with a new ETag, as the next release would. */
 async function deployNewStylesheet(context) {
-  const original = await (await fetch(`${server.url}/app.css`)).text();
+  const original = await (await fetch(`${env.server.url}/app.css`)).text();
   await context.route('**/app.css', (route) =>
     route.fulfill({
       status: 200,
@@ -70,12 +59,12 @@ async function refusePushes(context) {
 }
 
 test('a new version with marks queued: staged whole, switched on "Update now", and the marks still sync', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page, context, network } = tablet;
   await signInThroughForm(page, 'teacher4');
   await waitForOfflineCopy(page);
   const first = await offlineCopy(page);
-  const api = await Api.login(server.url, 'teacher4', DEMO_PASSWORD);
+  const api = await Api.login(env.server.url, 'teacher4', DEMO_PASSWORD);
 
   await network.off();
   const register = await openRegister(page, 0);
@@ -130,7 +119,7 @@ test('a new version with marks queued: staged whole, switched on "Update now", a
 });
 
 test('a release that cannot be downloaded whole is never used: the app still opens offline', async () => {
-  const tablet = await newTablet(browser, server);
+  const tablet = await newTablet(env.browser, env.server);
   const { page, context, network } = tablet;
   await signInThroughForm(page, 'teacher1');
   await waitForOfflineCopy(page);
