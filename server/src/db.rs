@@ -28,8 +28,12 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 /// (and the pushes waiting on them) do not pay for copying the log into the database file;
 /// this is the backstop for when that thread falls behind, and for the CLI.
 const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 20_000;
-/// How often the checkpointer copies the write-ahead log into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How often the checkpointer copies the write-ahead log into the database file. Often, so each
+/// copy is small: a checkpoint ends with an fsync of the database file, and a commit's fsync of
+/// the log waits behind it on the disk. Under the push benchmark, checkpoints every 250 ms (or
+/// 1 s) stalled commits for 30–50 ms and put p99 at 44–55 ms; every 25 ms it is 21–26 ms. When
+/// nothing changed, a checkpoint only reads the log's header.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
 /// The key of the PostgreSQL advisory lock that serializes writers (see [`write_transaction`]).
 /// Any fixed number works; this one spells "rollcall" in ASCII.
