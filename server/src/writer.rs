@@ -266,11 +266,12 @@ fn apply_pushes(
             )));
             continue;
         }
+        let pusher = Pusher::of(job);
         let mut results = Vec::with_capacity(job.ops.len());
         let mut clock_offset_ms: Option<i64> = None;
         let mut touched_classes = BTreeSet::<ClassId>::new();
         for (op, op_key) in job.ops.iter().zip(keys) {
-            let mut entry = LogEntry::new(job, op, now);
+            let mut entry = LogEntry::new(&pusher, op, now);
             if let Some(first) = seen.get(op_key) {
                 // A duplicate of a refused op carries the refusal's code and detail, so a
                 // tablet that lost the first answer still learns why (and keeps it visible).
@@ -396,6 +397,24 @@ fn outcome_text(outcome: Outcome) -> &'static str {
     }
 }
 
+/// Who sent a push, as the op log stores it: formatted once per push, not once per op (the
+/// writer thread is the server's bottleneck under load).
+struct Pusher {
+    school_id: String,
+    user_id: String,
+    device_id: String,
+}
+
+impl Pusher {
+    fn of(job: &PushJob) -> Self {
+        Pusher {
+            school_id: job.user.school_id.to_string(),
+            user_id: job.user.id.to_string(),
+            device_id: job.device_id.to_string(),
+        }
+    }
+}
+
 /// What becomes of one op: its answer to the device and its op log row.
 struct LogEntry {
     row: OpLogRow,
@@ -408,14 +427,14 @@ struct LogEntry {
 }
 
 impl LogEntry {
-    fn new(job: &PushJob, op: &CheckedOp, now: DateTime<Utc>) -> Self {
+    fn new(pusher: &Pusher, op: &CheckedOp, now: DateTime<Utc>) -> Self {
         let raw = &op.raw;
         LogEntry {
             row: OpLogRow {
                 op_id: String::new(),
-                school_id: job.user.school_id.to_string(),
-                user_id: job.user.id.to_string(),
-                device_id: job.device_id.to_string(),
+                school_id: pusher.school_id.clone(),
+                user_id: pusher.user_id.clone(),
+                device_id: pusher.device_id.clone(),
                 device_time: raw.device_time.timestamp_millis(),
                 device_hlc: raw.hlc.clone(),
                 hlc: None,
