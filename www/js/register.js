@@ -346,7 +346,8 @@ export function mountRegister(app, main, { classId, date, period }) {
     setText(submitState, submitText);
     submitState.dataset.warn = String(view.locked || (!view.submitted && view.counts.unmarked > 0));
     setText(submitButton, view.submitted ? 'Submitted ✓' : 'Submit register');
-    submitButton.disabled = view.submitted;
+    // A locked register refuses every change, a submission included: nothing to offer.
+    submitButton.disabled = view.submitted || view.locked;
     if (!main.dataset.ready) {
       // For measuring load time (tests/bench/pwa-bench.mjs) and field monitoring: the register is usable.
       performance.mark('rollcall:register-ready');
