@@ -121,6 +121,16 @@ async fn the_latest_write_wins_across_two_devices_in_any_order(server: &TestServ
     assert_eq!(pulled_state(server, &token).await.len(), 3);
 }
 
+/// Each result of a push answer as (outcome, code, detail).
+fn outcomes_codes_details(body: &Value) -> Vec<(String, Value, Value)> {
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["outcome"].as_str().unwrap().to_owned(), r["code"].clone(), r["detail"].clone()))
+        .collect()
+}
+
 async fn a_bad_op_is_rejected_with_its_code_while_the_rest_applies(server: &TestServer) {
     let (token, classes) = teacher1(server).await;
     let admin = server.login("admin").await;
@@ -144,18 +154,7 @@ async fn a_bad_op_is_rejected_with_its_code_while_the_rest_applies(server: &Test
     ];
     let reply = server.push(&token, device.id, &ops).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    let summary: Vec<(String, Value, Value)> = reply.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["outcome"].as_str().unwrap().to_owned(),
-                r["code"].clone(),
-                r["detail"].clone(),
-            )
-        })
-        .collect();
+    let summary = outcomes_codes_details(&reply.body);
     let expected = [
         ("applied", Value::Null, Value::Null),
         ("rejected", json!("VALIDATION"), json!("NOTE_TOO_LONG")),
@@ -186,12 +185,7 @@ async fn a_bad_op_is_rejected_with_its_code_while_the_rest_applies(server: &Test
     // refused one still says why, so the tablet keeps it visible as refused.
     let again = server.push(&token, device.id, &ops).await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
-    let repeated: Vec<(String, Value, Value)> = again.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["outcome"].as_str().unwrap().to_owned(), r["code"].clone(), r["detail"].clone()))
-        .collect();
+    let repeated = outcomes_codes_details(&again.body);
     let expected_again: Vec<(String, Value, Value)> = expected
         .iter()
         .map(|(_, code, detail)| ("duplicate".to_owned(), code.clone(), detail.clone()))
