@@ -440,7 +440,12 @@ impl LocalStore {
         self.record_planned(register, device_now_ms, Box::new(plan)).await
     }
 
-    pub(crate) async fn record_planned(&self, register: RegisterKey, device_now_ms: f64, plan: Plan<'_>) -> Result<Vec<Op>> {
+    pub(crate) async fn record_planned(
+        &self,
+        register: RegisterKey,
+        device_now_ms: f64,
+        plan: Plan<'_>,
+    ) -> Result<Vec<Op>> {
         let device_time = chrono::DateTime::from_timestamp_millis(device_now_ms as i64)
             .ok_or_else(|| ClientError::BadArgument("the device clock is not a valid time".into()))?;
         self.write(&[OPS, REGISTERS, META], async |tx| {

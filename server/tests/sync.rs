@@ -127,7 +127,13 @@ fn outcomes_codes_details(body: &Value) -> Vec<(String, Value, Value)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["outcome"].as_str().unwrap().to_owned(), r["code"].clone(), r["detail"].clone()))
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().to_owned(),
+                r["code"].clone(),
+                r["detail"].clone(),
+            )
+        })
         .collect()
 }
 
