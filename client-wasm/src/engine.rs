@@ -410,7 +410,7 @@ impl Engine {
 
     async fn change_planned(self: &Rc<Self>, register: RegisterKey, plan: Plan<'_>) -> Result<Vec<Op>> {
         let now = platform::now_ms();
-        let ops = self.store.record_planned(register, now, plan).await?;
+        let ops = self.store.record(register, now, plan).await?;
         if !ops.is_empty() {
             {
                 let mut state = self.state.borrow_mut();

@@ -430,21 +430,13 @@ impl LocalStore {
     /// committed when this returns.
     ///
     /// `plan` sees the register's current local state inside the transaction (so a concurrent
-    /// tab cannot slip in between) and says what to change; it may return nothing.
+    /// tab cannot slip in between) and says what to change; it may return nothing. The engine
+    /// passes a boxed [`Plan`], so the module holds one copy of this future for every kind of mark.
     pub async fn record(
         &self,
         register: RegisterKey,
         device_now_ms: f64,
         plan: impl FnOnce(&RegisterState) -> Result<Vec<FieldChange>>,
-    ) -> Result<Vec<Op>> {
-        self.record_planned(register, device_now_ms, Box::new(plan)).await
-    }
-
-    pub(crate) async fn record_planned(
-        &self,
-        register: RegisterKey,
-        device_now_ms: f64,
-        plan: Plan<'_>,
     ) -> Result<Vec<Op>> {
         let device_time = chrono::DateTime::from_timestamp_millis(device_now_ms as i64)
             .ok_or_else(|| ClientError::BadArgument("the device clock is not a valid time".into()))?;
