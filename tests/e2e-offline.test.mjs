@@ -75,9 +75,11 @@ async function reloadAndCheck(page, expected, pendingBefore, offlineText) {
   const lateRow = [...expected].find(([key]) => key.endsWith('|minutes_late'))[0].split('|')[0];
   assert.equal((await rows(page)).find((row) => row.id === lateRow).minutes, '12');
   assert.match(await page.locator('#submit-state').innerText(), /waiting to sync/);
+  // Right after the reload the app may still be trying the server ("Sending 31 marks…"): wait
+  // for that attempt to give up before reading the count.
   const bar = await waitFor('the sync bar to say offline after the reload', async () => {
     const state = await syncBar(page);
-    return !state.online && state.text.includes(offlineText) ? state : null;
+    return !state.online && state.text.includes(offlineText) && /marks? waiting to sync/.test(state.text) ? state : null;
   });
   assert.equal(bar.pending, pendingBefore, 'the same marks wait after the reload');
   assert.match(bar.text, /marks? waiting to sync/);
