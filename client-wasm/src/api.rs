@@ -31,6 +31,7 @@ pub struct PullPage {
     pub cursor: String,
     pub more: bool,
     pub server_hlc: Hlc,
+    #[serde(with = "rollcall_shared::wire_time::utc")]
     pub server_time: DateTime<Utc>,
 }
 

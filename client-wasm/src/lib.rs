@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod platform;
 pub mod schedule;
+pub mod sorted;
 pub mod store;
 pub mod view;
 
@@ -154,6 +155,7 @@ export interface OpInfo {
 struct OpInfo {
     op_id: OpId,
     class_id: ClassId,
+    #[serde(with = "rollcall_shared::wire_time::date")]
     date: chrono::NaiveDate,
     period: u8,
     student_id: Option<StudentId>,
@@ -485,10 +487,7 @@ impl Rollcall {
                     ))
                 })
                 .await?;
-            let mut students: Vec<_> = ops.iter().filter_map(|op| op.change.change.student_id()).collect();
-            students.sort_unstable();
-            students.dedup();
-            Ok(students.len())
+            Ok(sorted::sorted_unique(ops.iter().filter_map(|op| op.change.change.student_id())).len())
         })
     }
 

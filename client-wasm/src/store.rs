@@ -20,6 +20,7 @@
 
 use crate::error::{ClientError, Result};
 use crate::platform;
+use crate::sorted::sorted_unique;
 use rexie::{Index, KeyRange, ObjectStore, Rexie, Store, Transaction, TransactionMode};
 use rollcall_shared::protocol::{PushResponse, Roster};
 use rollcall_shared::{
@@ -541,14 +542,13 @@ impl LocalStore {
             }
             let mut applied = PushApplied::default();
             // The registers the answered ops belong to, read all at once.
-            let mut keys: Vec<RegisterKey> = response
-                .results
-                .iter()
-                .filter_map(|result| current.iter().find(|record| record.op_id == result.op_id))
-                .map(|record| record.op.change.register)
-                .collect();
-            keys.sort_unstable();
-            keys.dedup();
+            let keys = sorted_unique(
+                response
+                    .results
+                    .iter()
+                    .filter_map(|result| current.iter().find(|record| record.op_id == result.op_id))
+                    .map(|record| record.op.change.register),
+            );
             let mut touched: Vec<RegisterRecord> = Vec::with_capacity(keys.len());
             for register in platform::join_all(keys.iter().map(|key| get_register(&registers, *key))).await {
                 touched.push(register?);
@@ -650,9 +650,7 @@ impl LocalStore {
             let registers = tx.store(REGISTERS)?;
             let meta = tx.store(META)?;
             // Merge is commutative: group the page by register, one read and one write each.
-            let mut keys: Vec<RegisterKey> = changes.iter().map(|change| change.register).collect();
-            keys.sort_unstable();
-            keys.dedup();
+            let keys = sorted_unique(changes.iter().map(|change| change.register));
             let records = platform::join_all(keys.iter().map(|key| get_register(&registers, *key))).await;
             let mut touched = BTreeSet::new();
             let mut updated = Vec::with_capacity(keys.len());

@@ -5,6 +5,7 @@
 //! The JS shapes below are serialized camelCase; the `.d.ts` in `lib.rs` mirrors them, so a
 //! change here is a change to the PWA's contract.
 
+use crate::sorted::{sorted_unique, sorted_unique_by};
 use crate::store::{OpRecord, OpState, RegisterRecord};
 use chrono::{NaiveDate, NaiveTime};
 use rollcall_shared::protocol::{Role, Roster, UserInfo};
@@ -91,6 +92,7 @@ pub struct RegisterHeader {
     pub key: String,
     pub class_id: ClassId,
     pub class_name: String,
+    #[serde(with = "rollcall_shared::wire_time::date")]
     pub date: NaiveDate,
     pub period: u8,
     pub period_label: String,
@@ -134,7 +136,9 @@ pub enum RegisterPhase {
 pub struct RegisterSummary {
     #[serde(flatten)]
     pub register: RegisterHeader,
+    #[serde(with = "rollcall_shared::wire_time::time_of_day")]
     pub starts: NaiveTime,
+    #[serde(with = "rollcall_shared::wire_time::time_of_day")]
     pub ends: NaiveTime,
     pub enrolled: u32,
     pub counts: Tally,
@@ -270,8 +274,8 @@ pub fn register_view(roster: &Roster, key: RegisterKey, record: &RegisterRecord,
             rejection,
         });
     }
-    // Unstable sorts throughout the crate: the keys are unique, and one sort algorithm is less code.
-    rows.sort_unstable_by(|a, b| {
+    // Each student appears once, so nothing is dropped as a repeat.
+    let rows = sorted_unique_by(rows, |a, b| {
         (!a.enrolled, &a.family_name, &a.given_name, a.student_id).cmp(&(
             !b.enrolled,
             &b.family_name,
@@ -314,15 +318,14 @@ pub fn register_view(roster: &Roster, key: RegisterKey, record: &RegisterRecord,
 /// The registers a user has on a date: every class they teach (all classes for an admin) in
 /// every period of the timetable, ordered by period, then class name.
 pub fn registers_on(roster: &Roster, user: &UserInfo, date: NaiveDate) -> Vec<RegisterKey> {
-    let mut classes: Vec<_> = roster
-        .classes
-        .iter()
-        .filter(|class| user.role == Role::Admin || class.teacher_ids.contains(&user.id))
-        .collect();
-    classes.sort_unstable_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
-    let mut periods: Vec<_> = roster.periods.iter().map(|period| period.period).collect();
-    periods.sort_unstable();
-    periods
+    let classes = sorted_unique_by(
+        roster
+            .classes
+            .iter()
+            .filter(|class| user.role == Role::Admin || class.teacher_ids.contains(&user.id)),
+        |a, b| (&a.name, a.id).cmp(&(&b.name, b.id)),
+    );
+    sorted_unique(roster.periods.iter().map(|period| period.period))
         .into_iter()
         .flat_map(|period| {
             classes.iter().map(move |class| RegisterKey {
@@ -374,27 +377,25 @@ pub fn mark_all_changes(
     status: Status,
     only_unmarked: bool,
 ) -> Vec<FieldChange> {
-    let mut students: Vec<StudentId> = roster
-        .enrolments
-        .iter()
-        .filter(|enrolment| enrolment.class_id == key.class_id && enrolment.covers(key.date))
-        .map(|enrolment| enrolment.student_id)
-        .collect();
-    students.sort_unstable();
-    students.dedup();
-    students
-        .into_iter()
-        .flat_map(|student_id| {
-            let current = local.marks.get(&student_id);
-            let current_status = current.and_then(MarkState::status);
-            let skip = current_status == Some(status) || (only_unmarked && current_status.is_some());
-            if skip {
-                Vec::new()
-            } else {
-                status_changes(current, student_id, status)
-            }
-        })
-        .collect()
+    sorted_unique(
+        roster
+            .enrolments
+            .iter()
+            .filter(|enrolment| enrolment.class_id == key.class_id && enrolment.covers(key.date))
+            .map(|enrolment| enrolment.student_id),
+    )
+    .into_iter()
+    .flat_map(|student_id| {
+        let current = local.marks.get(&student_id);
+        let current_status = current.and_then(MarkState::status);
+        let skip = current_status == Some(status) || (only_unmarked && current_status.is_some());
+        if skip {
+            Vec::new()
+        } else {
+            status_changes(current, student_id, status)
+        }
+    })
+    .collect()
 }
 
 /// The changes for setting one student's status. A student who is no longer late loses their

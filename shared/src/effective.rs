@@ -36,7 +36,9 @@ impl From<Status> for EffectiveStatus {
 /// An office-recorded excused absence: from and until are inclusive dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ExcuseRange {
+    #[serde(with = "crate::wire_time::date")]
     pub from: NaiveDate,
+    #[serde(with = "crate::wire_time::date")]
     pub until: NaiveDate,
 }
 

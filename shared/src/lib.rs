@@ -17,6 +17,7 @@ pub mod op;
 pub mod protocol;
 pub mod register;
 pub mod report;
+pub mod wire_time;
 
 pub use codes::{ErrorCode, ValidationCode};
 pub use effective::{EffectiveStatus, ExcuseRange, effective_status};

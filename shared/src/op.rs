@@ -319,6 +319,7 @@ impl From<Change> for RawChange {
 pub struct RawOp {
     pub op_id: OpId,
     pub hlc: String,
+    #[serde(with = "crate::wire_time::utc")]
     pub device_time: DateTime<Utc>,
     pub class_id: ClassId,
     pub date: String,

@@ -108,7 +108,9 @@ pub struct SchoolInfo {
 pub struct PeriodInfo {
     pub period: u8,
     pub label: String,
+    #[serde(with = "crate::wire_time::time_of_day")]
     pub starts: NaiveTime,
+    #[serde(with = "crate::wire_time::time_of_day")]
     pub ends: NaiveTime,
 }
 
@@ -133,7 +135,9 @@ pub struct StudentInfo {
 pub struct EnrolmentInfo {
     pub class_id: ClassId,
     pub student_id: StudentId,
+    #[serde(with = "crate::wire_time::date")]
     pub from: NaiveDate,
+    #[serde(with = "crate::wire_time::optional_date", default)]
     pub until: Option<NaiveDate>,
 }
 
@@ -189,6 +193,7 @@ pub struct OpResult {
 pub struct PushResponse {
     pub results: Vec<OpResult>,
     pub server_hlc: Hlc,
+    #[serde(with = "crate::wire_time::utc")]
     pub server_time: DateTime<Utc>,
     /// How far the device's clock runs ahead of the server's (ms, negative when behind),
     /// measured on this push; the device subtracts it from its wall clock.
@@ -215,5 +220,6 @@ pub struct PullResponse {
     /// True when more changes are waiting: pull again at once.
     pub more: bool,
     pub server_hlc: Hlc,
+    #[serde(with = "crate::wire_time::utc")]
     pub server_time: DateTime<Utc>,
 }

@@ -75,6 +75,7 @@ impl FromStr for Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RegisterKey {
     pub class_id: ClassId,
+    #[serde(with = "crate::wire_time::date")]
     pub date: NaiveDate,
     pub period: u8,
 }

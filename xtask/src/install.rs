@@ -113,18 +113,39 @@ fn wasm_target(ctx: &Ctx, apt: &mut Apt) -> Result<WasmToolchain, Failure> {
         .is_some_and(|list| list.lines().any(|line| line.trim() == WASM_TARGET))
     {
         println!("    ok: rustup already has {WASM_TARGET}");
+        std_source(ctx);
         return Ok(WasmToolchain::Rustup);
     }
     let mut add = ctx.command("rustup");
     add.args(["target", "add", WASM_TARGET]);
     match ctx.run(&mut add, what, "check that this machine can reach static.rust-lang.org") {
-        Ok(()) => Ok(WasmToolchain::Rustup),
+        Ok(()) => {
+            std_source(ctx);
+            Ok(WasmToolchain::Rustup)
+        }
         Err(failure) if allow_fallback => {
             println!("    rustup could not add the target ({}).", failure.detail);
             println!("    Falling back to Debian's toolchain (rustc-web) with -Zbuild-std, as TOOLCHAIN.md describes.");
             debian_toolchain(ctx, apt)
         }
         Err(failure) => Err(failure),
+    }
+}
+
+/// rustup's `rust-src`, so that the shipped wasm module rebuilds std for size (see `wasm::shrink_std`). Optional:
+/// without it the module still builds, only larger.
+fn std_source(ctx: &Ctx) {
+    if WasmToolchain::Rustup.has_std_source(ctx) {
+        println!("    ok: rustup already has rust-src");
+        return;
+    }
+    let mut add = ctx.command("rustup");
+    add.args(["component", "add", "rust-src"]);
+    if let Err(failure) = ctx.run(&mut add, "install step \"rust-src\"", "optional") {
+        println!(
+            "    rust-src could not be added ({}); the wasm module will be built larger.",
+            failure.detail
+        );
     }
 }
 
