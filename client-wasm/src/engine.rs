@@ -311,7 +311,7 @@ impl Engine {
     /// Calls every subscriber with `{kind, status, registers?}`. A throwing subscriber does not
     /// stop the others.
     fn emit(&self, kind: &str, registers: Option<&BTreeSet<String>>) {
-        if self.closed.get() {
+        if self.closed.get() || self.subscribers.borrow().is_empty() {
             return;
         }
         let status = self.status();
