@@ -41,9 +41,7 @@ fn parse_date(text: &str) -> Result<NaiveDate, AppError> {
 }
 
 fn parse_time(text: &str) -> Result<NaiveTime, AppError> {
-    NaiveTime::parse_from_str(text, "%H:%M:%S")
-        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
-        .map_err(|_| corrupt("time", text))
+    rollcall_shared::wire_time::time_of_day::parse(text).ok_or_else(|| corrupt("time", text))
 }
 
 fn load_roster(conn: &mut DbConnection, user: &AuthUser) -> Result<Roster, AppError> {

@@ -262,27 +262,29 @@ pub struct FirstReceipt {
     pub detail: Option<String>,
 }
 
+/// A logged receipt as read back: HLC text, op id, outcome, code, detail.
+type ReceiptRow = (String, String, String, Option<String>, Option<String>);
+
 /// For each op already received, how its first receipt was decided.
 pub fn first_receipts(conn: &mut DbConnection, keys: &[OpKey]) -> QueryResult<BTreeMap<OpKey, FirstReceipt>> {
     let mut found = BTreeMap::new();
     for chunk in keys.chunks(LOOKUP_CHUNK) {
         let hlcs: Vec<&str> = chunk.iter().map(|(hlc, _)| hlc.as_str()).collect();
         // Uses the partial unique index (device_hlc, op_id) WHERE outcome <> 'duplicate'.
-        let rows: Vec<(String, String, String, Option<String>, Option<String>)> =
-            crate::on_backend!(conn, |inner| op_log::table
-                .filter(op_log::device_hlc.eq_any(&hlcs))
-                // Spelled as a literal, not a bound parameter: a planner can only use the partial
-                // index when it sees the very condition of the index (PostgreSQL's generic plans
-                // for prepared statements would otherwise scan the whole op log).
-                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("outcome <> 'duplicate'"))
-                .select((
-                    op_log::device_hlc,
-                    op_log::op_id,
-                    op_log::outcome,
-                    op_log::code,
-                    op_log::detail
-                ))
-                .load(inner))?;
+        let rows: Vec<ReceiptRow> = crate::on_backend!(conn, |inner| op_log::table
+            .filter(op_log::device_hlc.eq_any(&hlcs))
+            // Spelled as a literal, not a bound parameter: a planner can only use the partial
+            // index when it sees the very condition of the index (PostgreSQL's generic plans
+            // for prepared statements would otherwise scan the whole op log).
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("outcome <> 'duplicate'"))
+            .select((
+                op_log::device_hlc,
+                op_log::op_id,
+                op_log::outcome,
+                op_log::code,
+                op_log::detail
+            ))
+            .load(inner))?;
         for (hlc, op_id, outcome, code, detail) in rows {
             found.insert((hlc, op_id), FirstReceipt { outcome, code, detail });
         }
