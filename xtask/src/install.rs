@@ -54,12 +54,13 @@ const SYSTEM_TOOLS: &[SystemTool] = &[
     SystemTool {
         program: "node",
         package: "nodejs",
-        purpose: Purpose::Test,
+        // The build minifies the wasm client's JS glue with esbuild.
+        purpose: Purpose::Run,
     },
     SystemTool {
         program: "npm",
         package: "npm",
-        purpose: Purpose::Test,
+        purpose: Purpose::Run,
     },
 ];
 
@@ -75,8 +76,9 @@ pub fn install(ctx: &Ctx, purpose: Purpose) -> Result<Toolset, Failure> {
     let wasm = wasm_target(ctx, &mut apt)?;
     system_tools(ctx, &mut apt, purpose)?;
     wasm_bindgen_cli(ctx)?;
+    node_packages(ctx, "xtask", "the build's tools")?;
     let browser = if purpose == Purpose::Test {
-        node_packages(ctx)?;
+        node_packages(ctx, "tests", "the end-to-end tests")?;
         Some(browser(ctx)?)
     } else {
         None
@@ -278,20 +280,21 @@ fn locked_wasm_bindgen_version(ctx: &Ctx) -> Result<String, Failure> {
     ))
 }
 
-fn node_packages(ctx: &Ctx) -> Result<(), Failure> {
-    step("install: node packages for the end-to-end tests (tests/)");
-    let dir = ctx.root.join("tests");
+/// Installs the node packages of one directory of the project (`xtask` or `tests`), unless they are up to date.
+fn node_packages(ctx: &Ctx, dir_name: &str, used_by: &str) -> Result<(), Failure> {
+    step(&format!("install: node packages for {used_by} ({dir_name}/)"));
+    let dir = ctx.root.join(dir_name);
     let manifest = dir.join("package.json");
     let lock = dir.join("package-lock.json");
     if !manifest.exists() {
-        println!("    ok: no tests/package.json, nothing to install");
+        println!("    ok: no {dir_name}/package.json, nothing to install");
         return Ok(());
     }
     // npm writes this file on every install; older than the manifest or the lock means node_modules is stale.
     let installed_at = modified(&dir.join("node_modules").join(".package-lock.json"));
     let wanted_at = modified(&manifest).max(modified(&lock));
     if installed_at.is_some() && installed_at >= wanted_at {
-        println!("    ok: tests/node_modules is up to date");
+        println!("    ok: {dir_name}/node_modules is up to date");
         return Ok(());
     }
     let mut npm = ctx.command("npm");
@@ -305,8 +308,10 @@ fn node_packages(ctx: &Ctx) -> Result<(), Failure> {
     ctx.run(
         &mut npm,
         "install step \"node packages\"",
-        "check that registry.npmjs.org is reachable; if npm says package.json and package-lock.json are out of \
-         sync, run `npm install` in tests/ and commit the new package-lock.json",
+        &format!(
+            "check that registry.npmjs.org is reachable; if npm says package.json and package-lock.json are out of \
+             sync, run `npm install` in {dir_name}/ and commit the new package-lock.json"
+        ),
     )
 }
 

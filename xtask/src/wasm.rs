@@ -181,12 +181,76 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
     .inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&pkg);
     })?;
+    minify_glue(ctx, &glue, &bound).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&pkg);
+    })?;
     println!(
-        "    www/pkg/{CLIENT_LIB}_bg.wasm: {} bytes (rustc wrote {} bytes)",
+        "    www/pkg/{CLIENT_LIB}_bg.wasm: {} bytes (rustc wrote {} bytes); JS glue {} bytes",
         file_size(&bound),
-        file_size(&compiled)
+        file_size(&compiled),
+        file_size(&glue)
     );
     Ok(())
+}
+
+/// The wasm imports wasm-bindgen names `__wbg_<what>_<16 hex digits of hash>` (and `__wbindgen_generic_<16 hex>`):
+/// the JS glue defines each under that name and the module imports it by that name, so every one of them is
+/// written out twice, and the hashes do not compress. Exports and the other intrinsics keep their names.
+const MANGLED_IMPORTS: &str = "^(__wbg_.+|__wbindgen_generic)_[0-9a-f]{16}$";
+
+/// Minifies the JS glue with esbuild, which also gives the imports' long names short ones, and renames the
+/// module's imports to match. Measured on this client: glue 10.9 → 5.0 KB gzipped, module 3 KB smaller gzipped.
+fn minify_glue(ctx: &Ctx, glue: &Path, module: &Path) -> Result<(), Failure> {
+    step("esbuild: minify the JS glue and shorten the import names in it and in the module");
+    let esbuild = ctx.root.join("xtask").join("node_modules").join(".bin").join("esbuild");
+    // esbuild writes the names it chose here (`{"old": "new", ...}`): the module must be renamed alike.
+    let names_file = ctx.wasm_target_dir().join("esbuild-mangled-names.json");
+    let _ = std::fs::remove_file(&names_file);
+    let mut minify = ctx.command(&esbuild);
+    minify
+        .arg(glue)
+        .args(["--minify", "--format=esm", "--allow-overwrite", "--log-level=warning"])
+        .arg(format!("--mangle-props={MANGLED_IMPORTS}"))
+        .arg(format!("--mangle-cache={}", names_file.display()))
+        .arg(format!("--outfile={}", glue.display()));
+    ctx.run(
+        &mut minify,
+        "esbuild",
+        "esbuild is installed into xtask/node_modules by `cargo xtask install`; run it again",
+    )?;
+    let failure = |detail: String| {
+        Failure::new(
+            "renaming the module's imports",
+            detail,
+            "delete www/pkg and target/wasm, then run `cargo xtask build` again",
+        )
+    };
+    let names: std::collections::HashMap<String, String> = std::fs::read(&names_file)
+        .map_err(|error| error.to_string())
+        .and_then(|json| serde_json::from_slice(&json).map_err(|error| error.to_string()))
+        .map_err(|error| failure(format!("cannot read {}: {error}", names_file.display())))?;
+    let mut config = walrus::ModuleConfig::new();
+    // wasm-bindgen was told to drop both; re-emitting must not bring them back.
+    config.generate_name_section(false).generate_producers_section(false);
+    let mut wasm = config
+        .parse_file(module)
+        .map_err(|error| failure(format!("cannot read {}: {error}", module.display())))?;
+    let mut renamed = 0;
+    for import in wasm.imports.iter_mut() {
+        if let Some(short) = names.get(&import.name) {
+            import.name.clone_from(short);
+            renamed += 1;
+        }
+    }
+    // Every name esbuild shortened is an import: a name left over would leave the glue calling nothing.
+    if renamed != names.len() {
+        return Err(failure(format!(
+            "esbuild shortened {} names but the module imports {renamed} of them",
+            names.len()
+        )));
+    }
+    wasm.emit_wasm_file(module)
+        .map_err(|error| failure(format!("cannot write {}: {error}", module.display())))
 }
 
 fn file_size(path: &Path) -> u64 {
