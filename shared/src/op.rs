@@ -127,8 +127,12 @@ impl FieldChange {
                 format!("unknown field {field:?}: expected status, minutes_late, note or submitted"),
             )
         })?;
-        let wrong_type =
-            |expected: &str| ValidationError::new(V::WrongValueType, format!("{field} takes {expected}, not {value}"));
+        let wrong_type = |expected: &str| {
+            ValidationError::new(
+                V::WrongValueType,
+                format!("{field} takes {expected}, not {}", describe(value)),
+            )
+        };
         let mark_value = match field {
             Field::Submitted => {
                 if student_id.is_some() {
@@ -154,7 +158,7 @@ impl FieldChange {
                     let range_error = || {
                         ValidationError::new(
                             V::MinutesLateOutOfRange,
-                            format!("minutes_late must be 0 to {MAX_MINUTES_LATE}, not {number}"),
+                            format!("minutes_late must be 0 to {MAX_MINUTES_LATE}, not {}", describe(value)),
                         )
                     };
                     if let Some(minutes) = number.as_u64() {
@@ -190,6 +194,23 @@ impl FieldChange {
             student_id,
             value: mark_value,
         })
+    }
+}
+
+/// A loose value in words, for an error message. Not serde_json's printer: the wasm client would carry all of
+/// it (about 8 KB) for these messages alone.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Number(number) => match (number.as_i64(), number.as_u64()) {
+            (Some(whole), _) => whole.to_string(),
+            (None, Some(whole)) => whole.to_string(),
+            (None, None) => "a fraction".into(),
+        },
+        Value::String(text) => format!("{text:?}"),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
     }
 }
 

@@ -113,6 +113,22 @@ fn wrong_value_type_is_rejected_for_every_field() {
 }
 
 #[test]
+fn a_wrong_value_is_named_in_the_message() {
+    for (name, value, named) in [
+        ("status", json!(1), "not 1"),
+        ("minutes_late", json!("5"), r#"not "5""#),
+        ("minutes_late", json!(5.5), "not a fraction"),
+        ("minutes_late", json!(-3), "not -3"),
+        ("note", json!(["a"]), "not a list"),
+        ("note", json!({"a": 1}), "not an object"),
+        ("note", json!(null), "not null"),
+    ] {
+        let error = validate(&field(name, value)).expect_err("a wrong value is rejected");
+        assert!(error.message.ends_with(named), "{name}: {}", error.message);
+    }
+}
+
+#[test]
 fn unknown_status_is_rejected() {
     for status in ["sick", "Present", "", "PRESENT"] {
         assert_rejected(
