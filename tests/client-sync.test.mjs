@@ -285,3 +285,34 @@ test('one tab syncs at a time and the other tabs hear about the changes', async 
   assert.equal(state.size, queued, 'every op reached the server exactly once');
   await context.close();
 });
+
+test('an open tablet hears of another device’s change from the server and pulls it by itself', async () => {
+  // Syncing on its own triggers, but with the idle poll ten minutes away: only the server's
+  // change notice (GET /api/v1/events) can bring the change in time.
+  const { context, page } = await tablet('teacher3', { idleIntervalMs: 600_000 });
+  const date = isoDate(-1);
+  const { view, at } = await firstRegister(page, date);
+  const [classId, , period] = at;
+  const student = view.students[0].studentId;
+  assert.equal(row(view, student).status, null);
+  // Let the first automatic sync settle, so that what follows is the notice's doing.
+  await waitFor('the first sync', async () => (await call(page, 'status')).lastSyncAt !== null);
+  await page.evaluate(() => (window.events = []));
+
+  const api = await Api.login(env.server.url, 'teacher3', DEMO_PASSWORD);
+  const office = 'b1c2d3e4f5061728';
+  const pushed = await api.push(office, [
+    op({ classId, date, period, studentId: student, value: 'late', wallMs: Date.now(), node: office }),
+  ]);
+  assert.equal(pushed.results[0].outcome, 'applied');
+
+  const key = (await call(page, 'registersOn', date)).find((r) => r.classId === classId && r.period === period).key;
+  await waitFor('a data event for the register', () =>
+    page.evaluate((key) => window.events.some((event) => event.kind === 'data' && event.registers?.includes(key)), key),
+  );
+  const shown = await call(page, 'register', ...at);
+  assert.equal(row(shown, student).status, 'late');
+  assert.equal(row(shown, student).sync, 'synced');
+  assert.ok((await call(page, 'status')).nextSyncAt - Date.now() > 60_000, 'no poll was due: the notice did it');
+  await context.close();
+});

@@ -317,6 +317,14 @@ impl Api {
         }
     }
 
+    /// The address of `GET /api/v1/events`, the server's change notices, with the access token in it:
+    /// `EventSource` cannot send an Authorization header. `None` without a token.
+    pub fn events_url(&self) -> Option<String> {
+        let token = self.token.borrow();
+        let token = js_sys::encode_uri_component(token.as_deref()?);
+        Some(format!("{}/api/v1/events?access_token={token}", self.base_url))
+    }
+
     /// `GET /api/v1/roster`.
     pub async fn roster(&self) -> Result<Roster> {
         parse(&self.authorized(Method::Get, "/api/v1/roster", None).await?)

@@ -6,8 +6,9 @@
 
 use crate::api::{Api, PullPage};
 use crate::error::{ClientError, Result};
-use crate::platform::{self, Channel, Listener, Timer};
+use crate::platform::{self, Channel, EventStream, Listener, Timer};
 use crate::schedule::{Scheduler, Timings};
+use crate::sorted::sorted_unique;
 use crate::store::{Counts, LocalStore, OpRecord, Plan, ServerClock, database_name};
 use crate::view::{self, RegisterSummary, RegisterView};
 use js_sys::Function;
@@ -15,7 +16,6 @@ use rollcall_shared::protocol::{PushRequest, Roster, UserInfo};
 use rollcall_shared::{Change, FieldChange, Hlc, Op, RawOp, RegisterKey, RegisterState};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
 
@@ -131,7 +131,8 @@ struct CycleResult {
     pushed: u32,
     rejected: u32,
     pulled: u32,
-    registers: BTreeSet<String>,
+    /// Register keys, sorted, without repeats.
+    registers: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -153,13 +154,13 @@ struct Event<'a> {
     kind: &'a str,
     status: &'a Status,
     #[serde(skip_serializing_if = "Option::is_none")]
-    registers: Option<&'a BTreeSet<String>>,
+    registers: Option<&'a [String]>,
 }
 
 /// What tabs of the same user tell each other.
 #[derive(Debug, Serialize, Deserialize)]
 struct TabMessage {
-    registers: BTreeSet<String>,
+    registers: Vec<String>,
 }
 
 /// One signed-in user's engine.
@@ -175,6 +176,8 @@ pub struct Engine {
     timer: RefCell<Option<Timer>>,
     listeners: RefCell<Vec<Listener>>,
     channel: RefCell<Option<Channel>>,
+    /// The server's change notices, while open (see [`Engine::follow_server`]).
+    notices: RefCell<Option<EventStream>>,
     closed: Cell<bool>,
 }
 
@@ -218,9 +221,11 @@ impl Engine {
             timer: RefCell::new(None),
             listeners: RefCell::new(Vec::new()),
             channel: RefCell::new(None),
+            notices: RefCell::new(None),
             closed: Cell::new(false),
         });
         engine.listen();
+        engine.follow_server();
         engine.arm();
         Ok(engine)
     }
@@ -285,7 +290,38 @@ impl Engine {
         self.timer.replace(None);
         self.listeners.replace(Vec::new());
         self.channel.replace(None);
+        self.notices.replace(None);
         self.subscribers.replace(Vec::new());
+    }
+
+    /// Listens to the server's change notices (`/api/v1/events`), so that an open register shows
+    /// another device's marks within moments instead of at the next idle poll: each notice starts
+    /// a sync. The stream's URL carries the access token; when the server refuses it (the token
+    /// expired), it is reopened after the next successful sync, which renews the token.
+    fn follow_server(self: &Rc<Self>) {
+        if self.closed.get() || !self.options.auto_sync || self.notices.borrow().is_some() {
+            return;
+        }
+        let Some(url) = self.api.events_url() else { return };
+        let (on_notice, on_refused) = (Rc::downgrade(self), Rc::downgrade(self));
+        let stream = EventStream::open(
+            &url,
+            "changes",
+            move || {
+                if let Some(engine) = on_notice.upgrade() {
+                    engine.wake();
+                }
+            },
+            move || {
+                if let Some(engine) = on_refused.upgrade() {
+                    // Not dropped inside its own listener: wasm-bindgen forbids freeing a running closure.
+                    wasm_bindgen_futures::spawn_local(async move {
+                        engine.notices.replace(None);
+                    });
+                }
+            },
+        );
+        self.notices.replace(stream);
     }
 
     /// The current status.
@@ -310,7 +346,7 @@ impl Engine {
 
     /// Calls every subscriber with `{kind, status, registers?}`. A throwing subscriber does not
     /// stop the others.
-    fn emit(&self, kind: &str, registers: Option<&BTreeSet<String>>) {
+    fn emit(&self, kind: &str, registers: Option<&[String]>) {
         if self.closed.get() || self.subscribers.borrow().is_empty() {
             return;
         }
@@ -341,11 +377,11 @@ impl Engine {
         self.subscribers.borrow_mut().retain(|(other, _)| *other != id);
     }
 
-    fn tell_other_tabs(&self, registers: &BTreeSet<String>) {
+    fn tell_other_tabs(&self, registers: &[String]) {
         if let (Some(channel), Ok(message)) = (
             self.channel.borrow().as_ref(),
             crate::store::to_js(&TabMessage {
-                registers: registers.clone(),
+                registers: registers.to_vec(),
             }),
         ) {
             channel.post(&message);
@@ -390,7 +426,8 @@ impl Engine {
         self.timer.replace(timer);
     }
 
-    /// The network is back or the page became visible: try now (a `Retry-After` still holds).
+    /// The network is back, the page became visible or the server announced changes: try now (a
+    /// `Retry-After` still holds).
     fn wake(self: &Rc<Self>) {
         self.state.borrow_mut().scheduler.woke(platform::now_ms() as u64);
         self.arm();
@@ -418,8 +455,7 @@ impl Engine {
                 state.scheduler.marked(now as u64);
             }
             self.arm();
-            let mut registers = BTreeSet::new();
-            registers.insert(crate::store::register_id(&register));
+            let registers = [crate::store::register_id(&register)];
             self.emit("data", Some(&registers));
             self.tell_other_tabs(&registers);
         }
@@ -468,7 +504,7 @@ impl Engine {
         if dismissed {
             self.reload_counts().await;
             self.emit("data", None);
-            self.tell_other_tabs(&BTreeSet::new());
+            self.tell_other_tabs(&[]);
         }
         Ok(dismissed)
     }
@@ -505,7 +541,7 @@ impl Engine {
         let outcome = platform::with_lock(&lock, platform::LockMode::IfAvailable, self.cycle()).await;
         let now = platform::now_ms();
         let mut report = SyncReport::default();
-        let mut changed = BTreeSet::new();
+        let mut changed = Vec::new();
         match outcome {
             None => {
                 report.skipped = true;
@@ -525,6 +561,8 @@ impl Engine {
                 state.last_sync_at = Some(now);
                 let pending = state.counts.pending > 0;
                 state.scheduler.succeeded(now as u64, pending);
+                drop(state);
+                self.follow_server();
             }
             Some(Err(error)) => {
                 self.reload_counts().await;
@@ -588,7 +626,7 @@ impl Engine {
             }
             result.pushed += answered;
             result.rejected += applied.rejected;
-            result.registers.extend(applied.registers);
+            result.registers = sorted_unique(result.registers.drain(..).chain(applied.registers));
             restamped |= applied.restamped;
             last_server_hlc = Some(response.server_hlc);
         }
@@ -625,7 +663,7 @@ impl Engine {
                     platform::now_ms(),
                 )
                 .await?;
-            result.registers.extend(touched);
+            result.registers = sorted_unique(result.registers.drain(..).chain(touched));
             if !page.more {
                 break;
             }

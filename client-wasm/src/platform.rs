@@ -1,5 +1,5 @@
 //! The few browser facilities the engine needs: the wall clock, randomness, timers, event
-//! listeners, Web Locks and BroadcastChannel. Kept in one place so the rest of the crate reads
+//! listeners, server-sent events, Web Locks and BroadcastChannel. Kept in one place so the rest of the crate reads
 //! as plain logic.
 
 use crate::error::{ClientError, Result};
@@ -224,6 +224,46 @@ impl Drop for Channel {
     fn drop(&mut self) {
         self.channel.set_onmessage(None);
         self.channel.close();
+    }
+}
+
+/// A server-sent event stream (`EventSource`), closed when dropped.
+#[derive(Debug)]
+pub struct EventStream {
+    source: web_sys::EventSource,
+    _listeners: Vec<Listener>,
+}
+
+impl EventStream {
+    /// Opens `url` and calls `on_event` on each event named `kind`. The browser reconnects by itself
+    /// after a dropped connection; `on_refused` is called when it gives up instead (the server refused
+    /// the stream, e.g. an expired token in the URL).
+    pub fn open(
+        url: &str,
+        kind: &'static str,
+        mut on_event: impl FnMut() + 'static,
+        mut on_refused: impl FnMut() + 'static,
+    ) -> Option<EventStream> {
+        let source = web_sys::EventSource::new(url).ok()?;
+        let watched = source.clone();
+        let listeners = [
+            Listener::new(source.clone().into(), kind, move |_| on_event()),
+            Listener::new(source.clone().into(), "error", move |_| {
+                if watched.ready_state() == web_sys::EventSource::CLOSED {
+                    on_refused();
+                }
+            }),
+        ];
+        Some(EventStream {
+            source,
+            _listeners: listeners.into_iter().flatten().collect(),
+        })
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.source.close();
     }
 }
 

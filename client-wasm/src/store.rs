@@ -28,7 +28,6 @@ use rollcall_shared::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use wasm_bindgen::JsValue;
 
 /// The IndexedDB version this code writes. Version 1 had no `reg` on ops (see [`upgrade_data`]).
@@ -283,7 +282,8 @@ pub struct PushApplied {
     pub unanswered: u32,
     /// Whether any op was re-stamped because this device's clock ran ahead.
     pub restamped: bool,
-    pub registers: BTreeSet<String>,
+    /// The registers whose state changed: keys, sorted, without repeats.
+    pub registers: Vec<String>,
 }
 
 /// Queue and rejected-list sizes.
@@ -603,7 +603,8 @@ impl LocalStore {
                 }
                 register.local = local;
                 rebuilt.push((to_js(&register)?, None));
-                applied.registers.insert(register.reg);
+                // In key order, and `register_id` sorts like the key: the list stays sorted.
+                applied.registers.push(register.reg);
             }
             registers.put_all(rebuilt.into_iter()).await?;
             observe_server_clock(&meta, &ServerClock::of_push(response), device_now_ms).await?;
@@ -645,14 +646,14 @@ impl LocalStore {
         cursor: &str,
         server: &ServerClock,
         device_now_ms: f64,
-    ) -> Result<BTreeSet<String>> {
+    ) -> Result<Vec<String>> {
         self.write(&[REGISTERS, META], async |tx| {
             let registers = tx.store(REGISTERS)?;
             let meta = tx.store(META)?;
             // Merge is commutative: group the page by register, one read and one write each.
             let keys = sorted_unique(changes.iter().map(|change| change.register));
             let records = platform::join_all(keys.iter().map(|key| get_register(&registers, *key))).await;
-            let mut touched = BTreeSet::new();
+            let mut touched = Vec::with_capacity(keys.len());
             let mut updated = Vec::with_capacity(keys.len());
             for (record, key) in records.into_iter().zip(&keys) {
                 let mut record = record?;
@@ -660,7 +661,7 @@ impl LocalStore {
                     record.server.apply(change.change.clone(), change.hlc);
                     record.local.apply(change.change.clone(), change.hlc);
                 }
-                touched.insert(record.reg.clone());
+                touched.push(record.reg.clone());
                 updated.push((to_js(&record)?, None));
             }
             registers.put_all(updated.into_iter()).await?;

@@ -161,5 +161,8 @@ pub async fn stream_events(
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
+        // Not compressed: the Compress middleware would hold the notices back in its buffer, and a browser (which
+        // always accepts gzip) would hear nothing until the stream ended.
+        .insert_header(header::ContentEncoding::Identity)
         .streaming(futures_util::StreamExt::chain(hello, updates)))
 }

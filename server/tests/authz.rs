@@ -183,6 +183,8 @@ async fn listen(server: &TestServer, token: &str, wait: Duration) -> tokio::task
     let response = server
         .http
         .get(server.url(&format!("/api/v1/events?access_token={token}")))
+        // As a browser asks: a compressed stream would sit in the compressor's buffer and arrive too late.
+        .header("Accept-Encoding", "gzip, deflate, br")
         .send()
         .await
         .unwrap();
