@@ -68,8 +68,10 @@ test('marks taken offline on a day the office locked are shown refused with the 
   assert.match(shown[0].syncText, /^Absent refused: register locked by the office$/);
   assert.ok(shown.slice(1).every((row) => /^Present refused/.test(row.syncText)));
   assert.match(await page.getByRole('alert').filter({ hasText: 'locked this register' }).innerText(), /office/);
-  // A submission would be refused too, so the register does not offer one.
+  // A submission would be refused too, so the register does not offer one; nor marking everyone
+  // again, though every row is unmarked on the server.
   assert.ok(await page.getByRole('button', { name: 'Submit register' }).isDisabled());
+  assert.ok(await page.getByRole('button', { name: 'Mark all present' }).isDisabled());
   await banner.getByText(`Show the ${queued} marks`).click();
   await saveTabletScreens(page, 'register-locked');
 

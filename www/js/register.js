@@ -326,7 +326,8 @@ export function mountRegister(app, main, { classId, date, period }) {
     for (const status of [...STATUSES, 'unmarked']) setText(countItems[status], String(view.counts[status]));
     unmarkedButton.setAttribute('aria-label', `Unmarked ${view.counts.unmarked}: go to the first unmarked student`);
     unmarkedButton.disabled = view.counts.unmarked === 0;
-    markAll.disabled = view.counts.unmarked === 0;
+    // A locked register refuses every change: marking everyone would only fill the refused list.
+    markAll.disabled = view.locked || view.counts.unmarked === 0;
 
     let submitText;
     if (view.locked) {
