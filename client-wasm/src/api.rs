@@ -12,6 +12,7 @@ use rollcall_shared::{Hlc, RawChange, UserId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
+use wasm_bindgen::JsValue;
 use web_sys::RequestCredentials;
 
 /// How long a request may take by default, answer body included, before it counts as "offline".
@@ -114,8 +115,17 @@ impl Answer {
 /// Reads a JSON body. The browser's `JSON.parse` does the parsing, so the module carries no JSON
 /// parser of its own; serde then only walks the JS value.
 fn parse<T: DeserializeOwned>(body: &str) -> Result<T> {
-    let value = js_sys::JSON::parse(body).map_err(|_| ClientError::BadResponse("the answer is not JSON".into()))?;
-    serde_wasm_bindgen::from_value(value).map_err(|e| ClientError::BadResponse(e.to_string()))
+    read_as::<T>(&parse_json(body)?)
+}
+
+/// The JS value of a JSON body.
+fn parse_json(body: &str) -> Result<JsValue> {
+    js_sys::JSON::parse(body).map_err(|_| ClientError::BadResponse("the answer is not JSON".into()))
+}
+
+/// Reads an answer's JS value as `T`.
+fn read_as<T: DeserializeOwned>(value: &JsValue) -> Result<T> {
+    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| ClientError::BadResponse(e.to_string()))
 }
 
 /// Writes a request body as JSON, `null` for `None` and objects for maps, as the protocol has it.
@@ -325,9 +335,13 @@ impl Api {
         Some(format!("{}/api/v1/events?access_token={token}", self.base_url))
     }
 
-    /// `GET /api/v1/roster`.
-    pub async fn roster(&self) -> Result<Roster> {
-        parse(&self.authorized(Method::Get, "/api/v1/roster", None).await?)
+    /// `GET /api/v1/roster`, as the JS value of the server's JSON, once it is known to read as a
+    /// [`Roster`]. It is cached and handed to the PWA as it came: serializing a `Roster` again
+    /// would cost the module that code.
+    pub async fn roster(&self) -> Result<JsValue> {
+        let roster = parse_json(&self.authorized(Method::Get, "/api/v1/roster", None).await?)?;
+        read_as::<Roster>(&roster)?;
+        Ok(roster)
     }
 
     /// `POST /api/v1/sync/push`.

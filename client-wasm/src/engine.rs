@@ -467,8 +467,13 @@ impl Engine {
         self.store.roster().await?.ok_or(ClientError::NoRoster)
     }
 
-    /// Downloads and caches the roster.
-    pub async fn refresh_roster(&self) -> Result<Roster> {
+    /// The cached roster as the server sent it (a JS value), for the PWA.
+    pub async fn roster_js(&self) -> Result<JsValue> {
+        self.store.roster_js().await?.ok_or(ClientError::NoRoster)
+    }
+
+    /// Downloads and caches the roster; answers with it as the server sent it.
+    pub async fn refresh_roster(&self) -> Result<JsValue> {
         let roster = self.api.roster().await?;
         self.store.save_roster(&roster, platform::now_ms()).await?;
         Ok(roster)

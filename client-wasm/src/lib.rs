@@ -363,14 +363,14 @@ impl Rollcall {
     #[wasm_bindgen(unchecked_return_type = "Promise<Roster>")]
     pub fn roster(&self) -> Promise {
         let engine = self.engine.clone();
-        promise(async move { engine.roster().await })
+        js_promise(Box::pin(async move { engine.roster_js().await }))
     }
 
     /// Downloads the roster again and caches it.
     #[wasm_bindgen(js_name = refreshRoster, unchecked_return_type = "Promise<Roster>")]
     pub fn refresh_roster(&self) -> Promise {
         let engine = self.engine.clone();
-        promise(async move { engine.refresh_roster().await })
+        js_promise(Box::pin(async move { engine.refresh_roster().await }))
     }
 
     /// The user's registers on `date` (YYYY-MM-DD): each class they teach in each period.

@@ -770,14 +770,21 @@ impl LocalStore {
 
     /// The cached roster, if it was ever downloaded.
     pub async fn roster(&self) -> Result<Option<Roster>> {
-        let tx = self.read(&[ROSTER])?;
-        get(&tx.store(ROSTER)?, ROSTER_KEY).await
+        self.roster_js().await?.as_ref().map(from_js).transpose()
     }
 
-    /// Replaces the cached roster.
-    pub async fn save_roster(&self, roster: &Roster, device_now_ms: f64) -> Result<()> {
+    /// The cached roster as stored: the JS value of the server's JSON.
+    pub async fn roster_js(&self) -> Result<Option<JsValue>> {
+        let tx = self.read(&[ROSTER])?;
+        let value = tx.store(ROSTER)?.get(key(ROSTER_KEY)).await?;
+        Ok(value.filter(|value| !value.is_undefined()))
+    }
+
+    /// Replaces the cached roster with `roster`, the JS value of a [`Roster`]'s JSON (as the
+    /// server sends it).
+    pub async fn save_roster(&self, roster: &JsValue, device_now_ms: f64) -> Result<()> {
         self.write(&[ROSTER, META], async |tx| {
-            tx.store(ROSTER)?.put(&to_js(roster)?, Some(&key(ROSTER_KEY))).await?;
+            tx.store(ROSTER)?.put(roster, Some(&key(ROSTER_KEY))).await?;
             let meta = tx.store(META)?;
             let mut sync = get::<SyncRecord>(&meta, META_SYNC).await?.unwrap_or_default();
             sync.roster_at = Some(device_now_ms);
