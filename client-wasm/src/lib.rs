@@ -27,9 +27,10 @@ use crate::store::{OpRecord, from_js, to_js};
 use js_sys::{Function, Promise};
 use rollcall_shared::op::{parse_date, parse_register};
 use rollcall_shared::register::UnknownStatus;
-use rollcall_shared::{ClassId, FieldChange, OpId, RegisterKey, Status, StudentId, ValidationCode, ValidationError};
+use rollcall_shared::{
+    ClassId, FieldChange, OpId, RegisterKey, Status, StudentId, ValidationCode, ValidationError, WireValue,
+};
 use serde::Serialize;
-use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -160,7 +161,7 @@ struct OpInfo {
     period: u8,
     student_id: Option<StudentId>,
     field: rollcall_shared::Field,
-    value: Value,
+    value: WireValue,
     hlc: String,
     state: store::OpState,
     code: Option<rollcall_shared::ErrorCode>,
@@ -179,7 +180,7 @@ impl From<&OpRecord> for OpInfo {
             period: change.register.period,
             student_id: change.change.student_id(),
             field: change.change.field(),
-            value: change.change.value_json(),
+            value: change.change.wire_value(),
             hlc: change.hlc.to_string(),
             state: record.state,
             code: record.code,
@@ -226,7 +227,7 @@ fn student_id(text: &str) -> Result<StudentId> {
 }
 
 /// Builds a per-student change with `shared`'s validation (status names, minutes range, note length).
-fn student_change(student: StudentId, field: &str, value: Value) -> Result<FieldChange> {
+fn student_change(student: StudentId, field: &str, value: WireValue) -> Result<FieldChange> {
     Ok(FieldChange::parse(Some(student), field, &value)?)
 }
 
@@ -430,9 +431,9 @@ impl Rollcall {
         let change = student_id(&student).and_then(|student| {
             // Whole numbers travel as integers so that `shared` checks the range, not the type.
             let value = match minutes {
-                None => Value::Null,
-                Some(m) if m.fract() == 0.0 && m.abs() < 1e15 => Value::from(m as i64),
-                Some(m) => Value::from(m),
+                None => WireValue::Null,
+                Some(m) if m.fract() == 0.0 && m.abs() < 1e15 => WireValue::Whole(m as i64),
+                Some(m) => WireValue::Fraction(m),
             };
             student_change(student, "minutes_late", value)
         });
@@ -453,7 +454,7 @@ impl Rollcall {
         note: String,
     ) -> Promise {
         let register = register_key(&class_id, &date, period);
-        let change = student_id(&student).and_then(|student| student_change(student, "note", Value::from(note)));
+        let change = student_id(&student).and_then(|student| student_change(student, "note", WireValue::Text(note)));
         match register {
             Ok(register) => self.change_one(register, change),
             Err(error) => Promise::reject(&error.into()),

@@ -32,12 +32,12 @@ pub enum SyncState {
 }
 
 /// Why the server refused an op.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rejection {
     pub op_id: OpId,
     pub field: Field,
-    pub value: serde_json::Value,
+    pub value: rollcall_shared::WireValue,
     pub code: Option<ErrorCode>,
     pub detail: Option<ValidationCode>,
     pub message: String,
@@ -48,7 +48,7 @@ impl Rejection {
         Rejection {
             op_id: record.op_id,
             field: record.op.change.change.field(),
-            value: record.op.change.change.value_json(),
+            value: record.op.change.change.wire_value(),
             code: record.code,
             detail: record.detail,
             message: record.message.clone().unwrap_or_else(|| reason_for(record.code)),

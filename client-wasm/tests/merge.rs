@@ -161,7 +161,7 @@ async fn a_rejected_op_leaves_the_queue_stays_visible_and_stops_counting() {
     assert_eq!(row.sync, SyncState::Rejected);
     let rejection = row.rejection.as_ref().expect("a reason");
     assert_eq!(rejection.code, Some(ErrorCode::RegisterLocked));
-    assert_eq!(rejection.value, serde_json::json!("absent"));
+    assert_eq!(rejection.value, rollcall_shared::WireValue::from("absent"));
     assert!(shown.locked);
     assert_eq!(shown.rejected, 1);
 

@@ -444,7 +444,8 @@ impl LogEntry {
                 period: raw.period,
                 student_id: raw.student_id.map(|id| id.to_string()),
                 field: raw.field.clone(),
-                value: raw.value.to_string(),
+                // Only a non-finite number fails to print, and no JSON push can carry one.
+                value: serde_json::to_string(&raw.value).unwrap_or_else(|_| "null".to_owned()),
                 outcome: String::new(),
                 code: None,
                 detail: None,

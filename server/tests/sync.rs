@@ -209,6 +209,11 @@ async fn a_malformed_push_changes_nothing(server: &TestServer) {
     missing_op_id.as_object_mut().unwrap().remove("op_id");
     let mut period_as_text = good.clone();
     period_as_text["period"] = json!("1");
+    // A value is a JSON scalar; whether it suits its field is each op's own check.
+    let mut value_as_list = good.clone();
+    value_as_list["value"] = json!(["present"]);
+    let mut value_as_object = good.clone();
+    value_as_object["value"] = json!({"status": "present"});
     let bodies = [
         (
             "missing_field",
@@ -217,6 +222,14 @@ async fn a_malformed_push_changes_nothing(server: &TestServer) {
         (
             "mistyped_field",
             json!({"device_id": "00000000000000d1", "ops": [good.clone(), period_as_text]}),
+        ),
+        (
+            "value_as_list",
+            json!({"device_id": "00000000000000d1", "ops": [good.clone(), value_as_list]}),
+        ),
+        (
+            "value_as_object",
+            json!({"device_id": "00000000000000d1", "ops": [good.clone(), value_as_object]}),
         ),
         ("bad_device_id", json!({"device_id": "D1", "ops": [good.clone()]})),
         ("no_ops", json!({"device_id": "00000000000000d1"})),

@@ -24,6 +24,6 @@ pub use effective::{EffectiveStatus, ExcuseRange, effective_status};
 pub use hlc::{Hlc, HlcClock, HlcParseError, NodeId, SkewCheck};
 pub use ids::{ClassId, OpId, SchoolId, StudentId, UserId};
 pub use merge::{AttendanceState, Lww, MarkState, MergeOutcome, RegisterState};
-pub use op::{Change, Field, FieldChange, MarkValue, Op, RawChange, RawOp, ValidationError};
+pub use op::{Change, Field, FieldChange, MarkValue, Op, RawChange, RawOp, ValidationError, WireValue};
 pub use register::{MarkKey, RegisterKey, Status};
 pub use report::{ChronicThreshold, Tally};

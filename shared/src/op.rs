@@ -4,14 +4,17 @@
 //! The wire forms ([`RawOp`], [`RawChange`]) keep `field` and `value` loose so that a push with
 //! one bad op still parses: the server then validates op by op and rejects only the bad one
 //! with a stable [`ValidationCode`]. Changing a serialized struct here changes the protocol.
+//!
+//! A `value` is a [`WireValue`], a JSON scalar, not a `serde_json::Value`: the wasm client
+//! would otherwise carry serde_json's whole value tree (about 5 KB gzipped) for four scalars.
 
 use crate::codes::ValidationCode;
 use crate::hlc::Hlc;
 use crate::ids::{ClassId, OpId, StudentId};
 use crate::register::{PERIODS, RegisterKey, Status};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// Most minutes a student can be late.
@@ -64,6 +67,129 @@ pub enum MarkValue {
     Note(String),
 }
 
+/// An op's `value` as it travels: any JSON scalar, whatever its field, so that a value of the
+/// wrong type is one op's rejection (`WRONG_VALUE_TYPE`), checked by [`FieldChange::parse`]. A
+/// list or an object is no value at all: the push is malformed (400).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WireValue {
+    Null,
+    Bool(bool),
+    /// A number written without a fraction or an exponent, within `i64`.
+    Whole(i64),
+    /// A whole number above `i64::MAX`.
+    Huge(u64),
+    /// Any other number (`5.5`, and `5.0` too, as serde_json reads it).
+    Fraction(f64),
+    Text(String),
+}
+
+impl WireValue {
+    fn as_bool(&self) -> Option<bool> {
+        match self {
+            WireValue::Bool(flag) => Some(*flag),
+            _ => None,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            WireValue::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The value in words, for an error message.
+    fn describe(&self) -> String {
+        match self {
+            WireValue::Null => "null".into(),
+            WireValue::Bool(flag) => flag.to_string(),
+            WireValue::Whole(number) => number.to_string(),
+            WireValue::Huge(number) => number.to_string(),
+            WireValue::Fraction(_) => "a fraction".into(),
+            WireValue::Text(text) => format!("{text:?}"),
+        }
+    }
+}
+
+impl From<&str> for WireValue {
+    fn from(text: &str) -> Self {
+        WireValue::Text(text.to_owned())
+    }
+}
+
+impl From<Option<u16>> for WireValue {
+    fn from(number: Option<u16>) -> Self {
+        number.map_or(WireValue::Null, |number| WireValue::Whole(i64::from(number)))
+    }
+}
+
+impl From<bool> for WireValue {
+    fn from(flag: bool) -> Self {
+        WireValue::Bool(flag)
+    }
+}
+
+impl Serialize for WireValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            WireValue::Null => serializer.serialize_unit(),
+            WireValue::Bool(flag) => serializer.serialize_bool(*flag),
+            WireValue::Whole(number) => serializer.serialize_i64(*number),
+            WireValue::Huge(number) => serializer.serialize_u64(*number),
+            WireValue::Fraction(number) => serializer.serialize_f64(*number),
+            WireValue::Text(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for WireValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = WireValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, a number, true, false or null")
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<WireValue, E> {
+                Ok(WireValue::Null)
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<WireValue, E> {
+                Ok(WireValue::Null)
+            }
+
+            fn visit_bool<E: de::Error>(self, flag: bool) -> Result<WireValue, E> {
+                Ok(WireValue::Bool(flag))
+            }
+
+            fn visit_i64<E: de::Error>(self, number: i64) -> Result<WireValue, E> {
+                Ok(WireValue::Whole(number))
+            }
+
+            fn visit_u64<E: de::Error>(self, number: u64) -> Result<WireValue, E> {
+                Ok(i64::try_from(number).map_or(WireValue::Huge(number), WireValue::Whole))
+            }
+
+            fn visit_f64<E: de::Error>(self, number: f64) -> Result<WireValue, E> {
+                Ok(WireValue::Fraction(number))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<WireValue, E> {
+                Ok(WireValue::Text(text.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, text: String) -> Result<WireValue, E> {
+                Ok(WireValue::Text(text))
+            }
+        }
+
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
 /// What one op or change sets: a field of one student's mark, or the register's submission.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FieldChange {
@@ -99,27 +225,27 @@ impl FieldChange {
         }
     }
 
-    /// The value as JSON, as it travels and is stored.
-    pub fn value_json(&self) -> Value {
+    /// The value as it travels and is stored.
+    pub fn wire_value(&self) -> WireValue {
         match self {
             FieldChange::Mark {
                 value: MarkValue::Status(status),
                 ..
-            } => Value::from(status.as_str()),
+            } => WireValue::from(status.as_str()),
             FieldChange::Mark {
                 value: MarkValue::MinutesLate(minutes),
                 ..
-            } => minutes.map_or(Value::Null, Value::from),
+            } => WireValue::from(*minutes),
             FieldChange::Mark {
                 value: MarkValue::Note(note),
                 ..
-            } => Value::from(note.as_str()),
-            FieldChange::Submitted(submitted) => Value::from(*submitted),
+            } => WireValue::from(note.as_str()),
+            FieldChange::Submitted(submitted) => WireValue::from(*submitted),
         }
     }
 
     /// Builds a typed change from its loose parts, checking every rule on the value.
-    pub fn parse(student_id: Option<StudentId>, field: &str, value: &Value) -> Result<FieldChange, ValidationError> {
+    pub fn parse(student_id: Option<StudentId>, field: &str, value: &WireValue) -> Result<FieldChange, ValidationError> {
         use ValidationCode as V;
         let field = Field::parse(field).ok_or_else(|| {
             ValidationError::new(
@@ -130,7 +256,7 @@ impl FieldChange {
         let wrong_type = |expected: &str| {
             ValidationError::new(
                 V::WrongValueType,
-                format!("{field} takes {expected}, not {}", describe(value)),
+                format!("{field} takes {expected}, not {}", value.describe()),
             )
         };
         let mark_value = match field {
@@ -152,29 +278,25 @@ impl FieldChange {
                     ValidationError::new(V::UnknownStatus, e.to_string())
                 })?)
             }
-            Field::MinutesLate => match value {
-                Value::Null => MarkValue::MinutesLate(None),
-                Value::Number(number) => {
-                    let range_error = || {
-                        ValidationError::new(
-                            V::MinutesLateOutOfRange,
-                            format!("minutes_late must be 0 to {MAX_MINUTES_LATE}, not {}", describe(value)),
-                        )
-                    };
-                    if let Some(minutes) = number.as_u64() {
-                        let minutes = u16::try_from(minutes)
+            Field::MinutesLate => {
+                let out_of_range = || {
+                    ValidationError::new(
+                        V::MinutesLateOutOfRange,
+                        format!("minutes_late must be 0 to {MAX_MINUTES_LATE}, not {}", value.describe()),
+                    )
+                };
+                match value {
+                    WireValue::Null => MarkValue::MinutesLate(None),
+                    WireValue::Whole(minutes) => MarkValue::MinutesLate(Some(
+                        u16::try_from(*minutes)
                             .ok()
-                            .filter(|m| *m <= MAX_MINUTES_LATE)
-                            .ok_or_else(range_error)?;
-                        MarkValue::MinutesLate(Some(minutes))
-                    } else if number.as_i64().is_some() {
-                        return Err(range_error());
-                    } else {
-                        return Err(wrong_type("a whole number of minutes or null"));
-                    }
+                            .filter(|minutes| *minutes <= MAX_MINUTES_LATE)
+                            .ok_or_else(out_of_range)?,
+                    )),
+                    WireValue::Huge(_) => return Err(out_of_range()),
+                    _ => return Err(wrong_type("a whole number of minutes or null")),
                 }
-                _ => return Err(wrong_type("a whole number of minutes or null")),
-            },
+            }
             Field::Note => {
                 let note = value.as_str().ok_or_else(|| wrong_type("a string"))?;
                 let chars = note.chars().count();
@@ -194,23 +316,6 @@ impl FieldChange {
             student_id,
             value: mark_value,
         })
-    }
-}
-
-/// A loose value in words, for an error message. Not serde_json's printer: the wasm client would carry all of
-/// it (about 8 KB) for these messages alone.
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(flag) => flag.to_string(),
-        Value::Number(number) => match (number.as_i64(), number.as_u64()) {
-            (Some(whole), _) => whole.to_string(),
-            (None, Some(whole)) => whole.to_string(),
-            (None, None) => "a fraction".into(),
-        },
-        Value::String(text) => format!("{text:?}"),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
     }
 }
 
@@ -301,7 +406,7 @@ pub struct RawChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub student_id: Option<StudentId>,
     pub field: String,
-    pub value: Value,
+    pub value: WireValue,
     pub hlc: String,
 }
 
@@ -327,7 +432,7 @@ impl From<Change> for RawChange {
             period: i64::from(change.register.period),
             student_id: change.change.student_id(),
             field: change.change.field().as_str().to_owned(),
-            value: change.change.value_json(),
+            value: change.change.wire_value(),
             hlc: change.hlc.to_string(),
         }
     }
@@ -348,7 +453,7 @@ pub struct RawOp {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub student_id: Option<StudentId>,
     pub field: String,
-    pub value: Value,
+    pub value: WireValue,
 }
 
 impl RawOp {

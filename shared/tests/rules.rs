@@ -12,7 +12,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use chrono::NaiveDate;
 use rollcall_shared::{
     ChronicThreshold, EffectiveStatus, ExcuseRange, FieldChange, Hlc, Lww, MarkState, MarkValue, NodeId, Op, RawOp,
-    Status, Tally, ValidationCode, ValidationError, effective_status,
+    Status, Tally, ValidationCode, ValidationError, WireValue, effective_status,
 };
 use serde_json::{Map, Value, json};
 
@@ -119,12 +119,26 @@ fn a_wrong_value_is_named_in_the_message() {
         ("minutes_late", json!("5"), r#"not "5""#),
         ("minutes_late", json!(5.5), "not a fraction"),
         ("minutes_late", json!(-3), "not -3"),
-        ("note", json!(["a"]), "not a list"),
-        ("note", json!({"a": 1}), "not an object"),
+        ("minutes_late", json!(u64::MAX), "not 18446744073709551615"),
+        ("note", json!(true), "not true"),
         ("note", json!(null), "not null"),
     ] {
         let error = validate(&field(name, value)).expect_err("a wrong value is rejected");
         assert!(error.message.ends_with(named), "{name}: {}", error.message);
+    }
+}
+
+#[test]
+fn a_value_is_a_json_scalar_and_travels_unchanged() {
+    for value in [json!(null), json!(true), json!(7), json!(-3), json!(u64::MAX), json!(5.5), json!("late")] {
+        let read: WireValue = serde_json::from_value(value.clone()).expect("a scalar reads");
+        assert_eq!(serde_json::to_value(&read).expect("a scalar writes"), value);
+    }
+    // A list or an object is no value of any field: the op, and with it the push, is malformed.
+    for value in [json!(["present"]), json!({"status": "present"})] {
+        let mut op = valid_op();
+        op.insert("value".into(), value);
+        assert!(serde_json::from_value::<RawOp>(Value::Object(op)).is_err());
     }
 }
 
