@@ -48,7 +48,8 @@ export interface RollcallOptions {
   debounceMs?: number;
   /** How soon to check again while another tab syncs (ms, default 5000). */
   lockWaitMs?: number;
-  /** Poll interval with nothing to push, to pull others' changes (ms, default 120000). */
+  /** Poll interval with nothing to push, to pull others' changes (ms, default 120000). The server's change
+   *  notices (GET /api/v1/events) start a sync sooner whenever its stream is open. */
   idleIntervalMs?: number;
   /** Sync on the triggers by itself (default true). */
   autoSync?: boolean;
