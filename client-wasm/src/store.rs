@@ -306,11 +306,13 @@ fn key(text: &str) -> JsValue {
     JsValue::from_str(text)
 }
 
+/// The record stored under `id`, as its JS value.
+async fn get_js(store: &Store, id: &str) -> Result<Option<JsValue>> {
+    Ok(store.get(key(id)).await?.filter(|value| !value.is_undefined()))
+}
+
 async fn get<T: DeserializeOwned>(store: &Store, id: &str) -> Result<Option<T>> {
-    match store.get(key(id)).await? {
-        Some(value) if !value.is_undefined() => from_js(&value).map(Some),
-        _ => Ok(None),
-    }
+    get_js(store, id).await?.as_ref().map(from_js).transpose()
 }
 
 async fn get_register(store: &Store, key: RegisterKey) -> Result<RegisterRecord> {
@@ -776,8 +778,7 @@ impl LocalStore {
     /// The cached roster as stored: the JS value of the server's JSON.
     pub async fn roster_js(&self) -> Result<Option<JsValue>> {
         let tx = self.read(&[ROSTER])?;
-        let value = tx.store(ROSTER)?.get(key(ROSTER_KEY)).await?;
-        Ok(value.filter(|value| !value.is_undefined()))
+        get_js(&tx.store(ROSTER)?, ROSTER_KEY).await
     }
 
     /// Replaces the cached roster with `roster`, the JS value of a [`Roster`]'s JSON (as the

@@ -289,8 +289,16 @@ async fn two_users_on_one_tablet_never_share_a_queue_or_a_register() {
     let engine_b = Engine::open(Api::new("http://127.0.0.1:9"), second.clone(), options)
         .await
         .expect("open b");
-    engine_a.store.save_roster(&to_js(&roster(3)).expect("a roster encodes"), 0.0).await.expect("roster a");
-    engine_b.store.save_roster(&to_js(&roster(3)).expect("a roster encodes"), 0.0).await.expect("roster b");
+    engine_a
+        .store
+        .save_roster(&to_js(&roster(3)).expect("a roster encodes"), 0.0)
+        .await
+        .expect("roster a");
+    engine_b
+        .store
+        .save_roster(&to_js(&roster(3)).expect("a roster encodes"), 0.0)
+        .await
+        .expect("roster b");
     engine_a
         .change(register(1), |_| Ok(vec![status(student(0), Status::Absent)]))
         .await

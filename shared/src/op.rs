@@ -245,7 +245,11 @@ impl FieldChange {
     }
 
     /// Builds a typed change from its loose parts, checking every rule on the value.
-    pub fn parse(student_id: Option<StudentId>, field: &str, value: &WireValue) -> Result<FieldChange, ValidationError> {
+    pub fn parse(
+        student_id: Option<StudentId>,
+        field: &str,
+        value: &WireValue,
+    ) -> Result<FieldChange, ValidationError> {
         use ValidationCode as V;
         let field = Field::parse(field).ok_or_else(|| {
             ValidationError::new(

@@ -130,7 +130,15 @@ fn a_wrong_value_is_named_in_the_message() {
 
 #[test]
 fn a_value_is_a_json_scalar_and_travels_unchanged() {
-    for value in [json!(null), json!(true), json!(7), json!(-3), json!(u64::MAX), json!(5.5), json!("late")] {
+    for value in [
+        json!(null),
+        json!(true),
+        json!(7),
+        json!(-3),
+        json!(u64::MAX),
+        json!(5.5),
+        json!("late"),
+    ] {
         let read: WireValue = serde_json::from_value(value.clone()).expect("a scalar reads");
         assert_eq!(serde_json::to_value(&read).expect("a scalar writes"), value);
     }

@@ -299,7 +299,8 @@ fn node_packages(ctx: &Ctx, dir_name: &str, used_by: &str) -> Result<(), Failure
     }
     let mut npm = ctx.command("npm");
     npm.current_dir(&dir);
-    // Never `npx playwright install`: it downloads its own browser, which fails here. Debian's Chromium is used.
+    // Only what the lock names: never `npx playwright install`, which downloads its own browser and fails here
+    // (the tests use Debian's Chromium).
     if lock.exists() {
         npm.args(["ci", "--no-audit", "--no-fund"]);
     } else {
