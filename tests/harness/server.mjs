@@ -122,7 +122,8 @@ export async function startServer({ demo = true, env = {} } = {}) {
     },
     /** Freezes the server process (SIGSTOP): connections open, nothing answers — a hung server. */
     freeze() {
-      child?.kill('SIGSTOP');
+      // Said loudly: a freeze that stopped nothing would pass for a server that answers anyway.
+      if (!child?.kill('SIGSTOP')) throw new Error(`freeze: no running server to stop:\n${output}`);
     },
     /** Lets a frozen server run again (SIGCONT). */
     thaw() {
