@@ -73,6 +73,57 @@ async fn the_web_app_is_served_with_a_strict_csp_and_no_inline_script() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_module_is_sent_as_the_build_compressed_it_when_the_browser_takes_that() {
+    let module = "pkg/rollcall_client_bg.wasm";
+    assert!(
+        std::path::Path::new(&format!("{}/../www/{module}.br", env!("CARGO_MANIFEST_DIR"))).exists(),
+        "www/{module}.br is missing: run `cargo xtask build` before these tests (`cargo xtask test` does)"
+    );
+    let server = TestServer::start(Backend::Sqlite).await;
+    let fetch = |accept: &'static str| {
+        let request = server.http.get(server.url(&format!("/{module}")));
+        async move {
+            let response = request.header("accept-encoding", accept).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{accept}");
+            assert_eq!(response.headers()["content-type"], "application/wasm", "{accept}");
+            assert_eq!(response.headers()["vary"], "Accept-Encoding", "{accept}");
+            let encoding = response
+                .headers()
+                .get("content-encoding")
+                .map(|value| value.to_str().unwrap().to_owned());
+            (encoding, response.bytes().await.unwrap())
+        }
+    };
+
+    // What Chromium sends: brotli wins over gzip and zstd.
+    let (encoding, body) = fetch("gzip, deflate, br, zstd").await;
+    assert_eq!(encoding.as_deref(), Some("br"));
+    assert_eq!(body.as_ref(), www(&format!("{module}.br")).as_slice());
+
+    let (encoding, body) = fetch("gzip").await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert_eq!(body.as_ref(), www(&format!("{module}.gz")).as_slice());
+
+    // A browser that takes brotli but prefers gzip gets gzip.
+    let (encoding, _) = fetch("br;q=0.5, gzip").await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+
+    let (encoding, body) = fetch("identity").await;
+    assert_eq!(encoding, None);
+    assert_eq!(body.as_ref(), www(module).as_slice());
+
+    // Files the build did not compress are still compressed on the fly.
+    let page = server
+        .http
+        .get(server.url("/index.html"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_get_a_json_404_with_the_protocol_header() {
     let server = TestServer::start(Backend::Sqlite).await;
     for (method, path) in [

@@ -5,6 +5,7 @@
 
 mod context;
 mod install;
+mod precompress;
 mod server;
 mod stages;
 mod test;

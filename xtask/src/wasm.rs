@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::context::{Ctx, Failure, modified, step};
+use crate::precompress::precompress;
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const CLIENT_PACKAGE: &str = "rollcall-client";
@@ -184,12 +185,20 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
     minify_glue(ctx, &glue, &bound).inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&pkg);
     })?;
-    println!(
-        "    www/pkg/{CLIENT_LIB}_bg.wasm: {} bytes (rustc wrote {} bytes); JS glue {} bytes",
-        file_size(&bound),
-        file_size(&compiled),
-        file_size(&glue)
-    );
+    step("precompress the module and its glue (brotli 11, zopfli gzip)");
+    for file in [&bound, &glue] {
+        let compressed = precompress(file).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&pkg);
+        })?;
+        println!(
+            "    {}: {} bytes, {} bytes brotli, {} bytes gzip",
+            file.strip_prefix(&ctx.root).unwrap_or(file).display(),
+            file_size(file),
+            compressed.brotli,
+            compressed.gzip
+        );
+    }
+    println!("    (rustc wrote {} bytes of module)", file_size(&compiled));
     Ok(())
 }
 
