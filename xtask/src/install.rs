@@ -37,11 +37,6 @@ struct SystemTool {
 
 const SYSTEM_TOOLS: &[SystemTool] = &[
     SystemTool {
-        program: "wasm-opt",
-        package: "binaryen",
-        purpose: Purpose::Run,
-    },
-    SystemTool {
         program: "chromium",
         package: "chromium",
         purpose: Purpose::Test,
@@ -54,7 +49,7 @@ const SYSTEM_TOOLS: &[SystemTool] = &[
     SystemTool {
         program: "node",
         package: "nodejs",
-        // The build minifies the wasm client's JS glue with esbuild.
+        // The build's wasm-opt and esbuild are node packages (xtask/package.json).
         purpose: Purpose::Run,
     },
     SystemTool {

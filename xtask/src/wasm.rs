@@ -78,12 +78,13 @@ fn shrink_std(compile: &mut Command, toolchain: WasmToolchain) {
     }
 }
 
-/// Compiles the client crate for size, shrinks it with wasm-opt and binds it for the browser into `www/pkg`.
+/// Compiles the client crate for size, binds it for the browser into `www/pkg` and shrinks it with wasm-opt.
 ///
-/// wasm-opt runs on rustc's output, *before* wasm-bindgen. Run afterwards, Debian 12's binaryen 108 (and
-/// binaryen 120 too, by other projects' reports) rebinds the exported `__wbindgen_externrefs` table to the
-/// function table, and the app dies at start with "WebAssembly.Table.set(): Argument 1 is invalid for table".
-/// Before wasm-bindgen the module exports no table, so there is nothing for that bug to get wrong.
+/// wasm-opt runs on wasm-bindgen's output, where the function table is exported. On rustc's output, binaryen
+/// 132's removal of unused module elements drops table entries that only the JS glue calls, and the app traps
+/// ("unreachable") at sign-in. Debian 12's binaryen 108 had the opposite trouble after wasm-bindgen (it
+/// rebinds the `__wbindgen_externrefs` table, and the app dies at start); binaryen 132 does not, and the
+/// end-to-end tests, which load this module in Chromium, would show it if it did.
 pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> {
     step(&format!(
         "compile {CLIENT_PACKAGE} for {WASM_TARGET} (profile wasm-release)"
@@ -120,37 +121,6 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         return Ok(());
     }
 
-    step("wasm-opt: fold duplicate functions and drop dead code");
-    // Its own directory, so the file keeps the name wasm-bindgen derives the outputs' names from.
-    let optimized_dir = ctx.wasm_target_dir().join("wasm-opt");
-    std::fs::create_dir_all(&optimized_dir).map_err(|error| {
-        Failure::new(
-            "wasm-opt",
-            format!("cannot create {}: {error}", optimized_dir.display()),
-            "check disk space",
-        )
-    })?;
-    let optimized = optimized_dir.join(&wasm_file);
-    let mut shrink = ctx.command("wasm-opt");
-    // Not -Oz: measured on this client, -Oz cuts the raw module by 8% but makes it 9% *larger* gzipped
-    // (246 KB against 226 KB), and gzip is what tablets download. rustc already optimized for size with
-    // LTO; these passes only remove what is provably duplicate or dead, and gain a little gzipped.
-    shrink
-        .args([
-            "--duplicate-function-elimination",
-            "--remove-unused-module-elements",
-            "--vacuum",
-        ])
-        .arg(&compiled)
-        .arg("-o")
-        .arg(&optimized);
-    ctx.run(
-        &mut shrink,
-        "wasm-opt",
-        "wasm-opt comes from Debian's binaryen package: run `cargo xtask install`; a validation error names a wasm \
-         feature this wasm-opt does not know",
-    )?;
-
     step("wasm-bindgen: generate the JS bindings into www/pkg");
     // Old outputs (e.g. snippets of a renamed import) must not linger and be embedded into the server.
     if pkg.exists() {
@@ -172,7 +142,7 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         "--out-dir",
     ])
     .arg(&pkg)
-    .arg(&optimized);
+    .arg(&compiled);
     ctx.run(
         &mut bind,
         "wasm-bindgen",
@@ -183,6 +153,11 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         let _ = std::fs::remove_dir_all(&pkg);
     })?;
     minify_glue(ctx, &glue, &bound).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&pkg);
+    })?;
+    // After the renaming, which checks that every import the glue defines is imported: wasm-opt drops
+    // imports nothing calls.
+    shrink(ctx, &bound).inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&pkg);
     })?;
     step("precompress the module and its glue (brotli 11, zopfli gzip)");
@@ -202,6 +177,26 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
     Ok(())
 }
 
+/// Runs wasm-opt -Oz on the bound module, in place.
+fn shrink(ctx: &Ctx, module: &Path) -> Result<(), Failure> {
+    step("wasm-opt -Oz (binaryen 132, without its inlining pass)");
+    let mut shrink = ctx.command(node_tool(ctx, "wasm-opt"));
+    // -Oz's inlining pass inlines what LTO kept apart: on this client it cuts raw bytes but adds 14 KB gzipped,
+    // and gzip is what tablets download. Without it, -Oz saves 2.3 KB gzipped over plain dead-code removal
+    // (Debian 12's binaryen 108 gained nothing at any level).
+    shrink
+        .args(["-Oz", "--skip-pass=inlining-optimizing"])
+        .arg(module)
+        .arg("-o")
+        .arg(module);
+    ctx.run(
+        &mut shrink,
+        "wasm-opt",
+        "wasm-opt is installed into xtask/node_modules by `cargo xtask install`; a validation error names a wasm \
+         feature this wasm-opt does not know",
+    )
+}
+
 /// The wasm imports wasm-bindgen names `__wbg_<what>_<16 hex digits of hash>` (and `__wbindgen_generic_<16 hex>`):
 /// the JS glue defines each under that name and the module imports it by that name, so every one of them is
 /// written out twice, and the hashes do not compress. Exports and the other intrinsics keep their names.
@@ -211,11 +206,10 @@ const MANGLED_IMPORTS: &str = "^(__wbg_.+|__wbindgen_generic)_[0-9a-f]{16}$";
 /// module's imports to match. Measured on this client: glue 10.9 → 5.0 KB gzipped, module 3 KB smaller gzipped.
 fn minify_glue(ctx: &Ctx, glue: &Path, module: &Path) -> Result<(), Failure> {
     step("esbuild: minify the JS glue and shorten the import names in it and in the module");
-    let esbuild = ctx.root.join("xtask").join("node_modules").join(".bin").join("esbuild");
     // esbuild writes the names it chose here (`{"old": "new", ...}`): the module must be renamed alike.
     let names_file = ctx.wasm_target_dir().join("esbuild-mangled-names.json");
     let _ = std::fs::remove_file(&names_file);
-    let mut minify = ctx.command(&esbuild);
+    let mut minify = ctx.command(node_tool(ctx, "esbuild"));
     minify
         .arg(glue)
         .args(["--minify", "--format=esm", "--allow-overwrite", "--log-level=warning"])
@@ -260,6 +254,11 @@ fn minify_glue(ctx: &Ctx, glue: &Path, module: &Path) -> Result<(), Failure> {
     }
     wasm.emit_wasm_file(module)
         .map_err(|error| failure(format!("cannot write {}: {error}", module.display())))
+}
+
+/// A program of the build's node packages (xtask/package.json, installed by `cargo xtask install`).
+fn node_tool(ctx: &Ctx, name: &str) -> std::path::PathBuf {
+    ctx.root.join("xtask").join("node_modules").join(".bin").join(name)
 }
 
 fn file_size(path: &Path) -> u64 {
