@@ -554,6 +554,8 @@ impl Engine {
             }
             Some(Ok(cycle)) => {
                 let _ = self.store.synced_at(now).await;
+                // Only now: a register settles when the server has answered for all its ops.
+                let _ = self.store.forget_settled_history(now).await;
                 report.ok = true;
                 report.pushed = cycle.pushed;
                 report.rejected = cycle.rejected;

@@ -4,7 +4,8 @@
 //! - `ops` — every op this device made, keyed by an auto-incremented `seq` (queue order). Each
 //!   record carries its per-op status: `pending` ops have a `queued` property (the sparse `queue`
 //!   index is the push queue), `rejected` ones a `rejected` property (the sparse `rejected` index
-//!   is the rejected list); `reg` indexes them by register.
+//!   is the rejected list); `reg` indexes them by register. A register's ops are forgotten a month
+//!   on, once none is queued or on the rejected list ([`LocalStore::forget_settled_history`]).
 //! - `registers` — per register: `server`, what the server is known to hold (pulled changes and
 //!   acknowledged ops), and `local` = `server` merged with the pending ops, by `shared`'s merge.
 //!   Invariant, kept by every write: `local == server ⊔ pending(reg)`.
@@ -79,6 +80,17 @@ pub fn database_name(user_id: &str) -> String {
 pub fn register_id(key: &RegisterKey) -> String {
     format!("{}|{}|{:02}", key.class_id, key.date, key.period)
 }
+
+/// The date in a [`register_id`].
+fn register_date_of(reg: &str) -> Option<chrono::NaiveDate> {
+    rollcall_shared::op::parse_date(reg.split('|').nth(1)?).ok()
+}
+
+/// How long, by register date, the ops of a settled register are kept (see
+/// [`LocalStore::forget_settled_history`]): a month of "synced" and "superseded" marks to look back on.
+pub const HISTORY_DAYS: u64 = 30;
+
+const DAY_MS: f64 = 86_400_000.0;
 
 /// Serializes a record the way it is stored: the JS value `JSON.parse` would make of its JSON
 /// (maps as objects, `None` as `null`), so records written by earlier versions read back alike.
@@ -236,9 +248,7 @@ impl ServerClock {
 /// server's report when it made one, otherwise this device's clock minus the server's time.
 /// Measuring on every answer also un-learns an offset once the tablet's clock is fixed.
 async fn observe_server_clock(meta: &Store, server: &ServerClock, device_now_ms: f64) -> Result<()> {
-    let mut device = get::<DeviceRecord>(meta, META_DEVICE)
-        .await?
-        .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
+    let mut device = get_device(meta).await?;
     device.clock_offset_ms = server.reported_offset_ms.unwrap_or_else(|| {
         let measured = device_now_ms as i64 - server.time.timestamp_millis();
         if measured.abs() < OFFSET_DEADBAND_MS {
@@ -265,6 +275,9 @@ pub struct SyncRecord {
     /// Device time the roster was last downloaded, in ms.
     #[serde(default)]
     pub roster_at: Option<f64>,
+    /// Device time settled history was last forgotten (see [`LocalStore::forget_settled_history`]), in ms.
+    #[serde(default)]
+    pub history_forgotten_at: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -313,6 +326,15 @@ async fn get_js(store: &Store, id: &str) -> Result<Option<JsValue>> {
 
 async fn get<T: DeserializeOwned>(store: &Store, id: &str) -> Result<Option<T>> {
     get_js(store, id).await?.as_ref().map(from_js).transpose()
+}
+
+async fn get_device(meta: &Store) -> Result<DeviceRecord> {
+    get(meta, META_DEVICE).await?.ok_or_else(missing_device)
+}
+
+/// `open` creates the device record, so only a damaged database lacks it.
+fn missing_device() -> ClientError {
+    ClientError::Storage("the device record is missing".into())
 }
 
 async fn get_register(store: &Store, key: RegisterKey) -> Result<RegisterRecord> {
@@ -452,7 +474,7 @@ impl LocalStore {
                 get_register(&registers, register),
             )
             .await;
-            let mut device = device?.ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
+            let mut device = device?.ok_or_else(missing_device)?;
             let mut record = record?;
             let changes = plan(&record.local)?;
             if changes.is_empty() {
@@ -626,9 +648,7 @@ impl LocalStore {
                 return Ok(false);
             }
             let meta = tx.store(META)?;
-            let mut device = get::<DeviceRecord>(&meta, META_DEVICE)
-                .await?
-                .ok_or_else(|| ClientError::Storage("the device record is missing".into()))?;
+            let mut device = get_device(&meta).await?;
             device.last_hlc = Hlc {
                 node: device.node,
                 ..server_hlc
@@ -747,9 +767,7 @@ impl LocalStore {
     /// The device record.
     pub async fn device(&self) -> Result<DeviceRecord> {
         let tx = self.read(&[META])?;
-        get(&tx.store(META)?, META_DEVICE)
-            .await?
-            .ok_or_else(|| ClientError::Storage("the device record is missing".into()))
+        get_device(&tx.store(META)?).await
     }
 
     /// The sync bookkeeping.
@@ -766,6 +784,53 @@ impl LocalStore {
             sync.last_sync_at = Some(device_now_ms);
             meta.put(&to_js(&sync)?, Some(&key(META_SYNC))).await?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Forgets the ops of registers dated [`HISTORY_DAYS`] or more before today (by the corrected
+    /// device clock) that are settled: none is pending and none is on the rejected list. Every op on the tablet
+    /// stays in the store until then, so without this the store grows by every tap, for good.
+    ///
+    /// Nothing the teacher can see is lost: the marks are in the register's state, which is what the
+    /// server holds, and with no op left the view shows them as synced, which they are. Registers with
+    /// an op in the queue or on the rejected list keep their whole history until they settle.
+    ///
+    /// Runs at most once a day (it reads every old register's ops). Returns how many ops it deleted.
+    pub async fn forget_settled_history(&self, device_now_ms: f64) -> Result<u32> {
+        self.write(&[OPS, REGISTERS, META], async |tx| {
+            let meta = tx.store(META)?;
+            let mut sync = get::<SyncRecord>(&meta, META_SYNC).await?.unwrap_or_default();
+            if sync
+                .history_forgotten_at
+                .is_some_and(|at| (device_now_ms - at).abs() < DAY_MS)
+            {
+                return Ok(0);
+            }
+            let device = get_device(&meta).await?;
+            let today = chrono::DateTime::from_timestamp_millis(device.corrected_now(device_now_ms) as i64)
+                .map(|now| now.date_naive())
+                .ok_or_else(|| ClientError::Storage("the device clock is out of range".into()))?;
+            let oldest_kept = today - chrono::Days::new(HISTORY_DAYS);
+            let ops = tx.store(OPS)?;
+            let mut forgotten = 0;
+            for reg in tx.store(REGISTERS)?.get_all_keys(None, None).await? {
+                let Some(reg) = reg.as_string() else { continue };
+                if !register_date_of(&reg).is_some_and(|date| date < oldest_kept) {
+                    continue;
+                }
+                let history = ops_of_register(&ops, &reg).await?;
+                if history.iter().any(|op| op.queued.is_some() || op.rejected.is_some()) {
+                    continue;
+                }
+                for seq in history.iter().filter_map(|op| op.seq) {
+                    ops.delete(JsValue::from(seq)).await?;
+                    forgotten += 1;
+                }
+            }
+            sync.history_forgotten_at = Some(device_now_ms);
+            meta.put(&to_js(&sync)?, Some(&key(META_SYNC))).await?;
+            Ok(forgotten)
         })
         .await
     }

@@ -1,5 +1,5 @@
 //! The durable store in a real browser: durability across re-open, queue order and batching,
-//! the schema upgrade from version 1, and per-user isolation.
+//! the schema upgrade from version 1, per-user isolation, and forgetting settled history.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -327,4 +327,85 @@ async fn two_users_on_one_tablet_never_share_a_queue_or_a_register() {
             .await
             .expect("delete");
     }
+}
+
+/// A month on, the ops of settled registers go; registers with an op still queued or on the
+/// rejected list keep everything, and the marks themselves are never touched.
+#[wasm_bindgen_test]
+async fn settled_history_is_forgotten_a_month_on_and_unsettled_history_is_kept() {
+    let db = TestDb::open("history").await;
+    let store = db.store();
+    let at = |date: chrono::NaiveDate, hour: u32| {
+        date.and_hms_opt(hour, 0, 0)
+            .expect("a real time")
+            .and_utc()
+            .timestamp_millis() as f64
+    };
+    let marked_at = at(date(), 9);
+    let recent = rollcall_shared::RegisterKey {
+        date: date() + chrono::Days::new(31),
+        ..register(1)
+    };
+    let month_on = at(recent.date, 12);
+    let mark = async |key, students: &[u128]| {
+        let changes: Vec<_> = students.iter().map(|&n| status(student(n), Status::Present)).collect();
+        store
+            .record(key, marked_at, move |_| Ok(changes))
+            .await
+            .expect("record")
+    };
+    mark(register(1), &[0, 1]).await; // synced
+    mark(register(2), &[0]).await; // synced…
+    let still_queued = mark(register(2), &[1]).await; // …and one the server has not answered
+    mark(register(3), &[0]).await; // rejected, on the rejected list
+    let dismissed = mark(register(4), &[0]).await; // rejected, dismissed by the teacher
+    mark(recent, &[0]).await; // synced, but recent
+
+    let batch = store.next_batch(500, usize::MAX).await.expect("batch");
+    let answered: Vec<_> = batch
+        .iter()
+        .filter(|record| record.op_id != still_queued[0].op_id)
+        .cloned()
+        .collect();
+    let outcome = |i: usize| match answered[i].op.change.register.period {
+        3 | 4 if answered[i].op.change.register.date == date() => Outcome::Rejected,
+        _ => Outcome::Applied,
+    };
+    let response = answer(&answered, outcome, marked_at as u64);
+    store.apply_push(&batch, &response, marked_at).await.expect("apply");
+    assert!(store.dismiss_rejected(dismissed[0].op_id).await.expect("dismiss"));
+
+    assert_eq!(store.forget_settled_history(month_on).await.expect("forget"), 3);
+
+    let ops_of = async |key| store.register(key).await.expect("register").1.len();
+    assert_eq!(ops_of(register(1)).await, 0, "settled: forgotten");
+    assert_eq!(ops_of(register(2)).await, 2, "an op still queued: kept whole");
+    assert_eq!(ops_of(register(3)).await, 1, "on the rejected list: kept");
+    assert_eq!(ops_of(register(4)).await, 0, "its rejection was dismissed: settled");
+    assert_eq!(ops_of(recent).await, 1, "recent: kept");
+    assert_eq!(store.counts().await.expect("counts").rejected, 1);
+
+    // The marks stay, and with no op left the teacher sees them as synced.
+    let (record, ops) = store.register(register(1)).await.expect("register");
+    let view = rollcall_client::view::register_view(&roster(2), register(1), &record, &ops);
+    for row in &view.students {
+        assert_eq!(row.status, Some(Status::Present), "{}", row.given_name);
+        assert_eq!(row.sync, rollcall_client::view::SyncState::Synced, "{}", row.given_name);
+    }
+
+    // Once a day at most: register 2 settles, but its history waits for the next day.
+    let queued = store.next_batch(500, usize::MAX).await.expect("batch");
+    let response = answer(&queued, |_| Outcome::Applied, month_on as u64);
+    store.apply_push(&queued, &response, month_on).await.expect("apply");
+    let hour = 3_600_000.0;
+    assert_eq!(store.forget_settled_history(month_on + hour).await.expect("forget"), 0);
+    assert_eq!(
+        store
+            .forget_settled_history(month_on + 25.0 * hour)
+            .await
+            .expect("forget"),
+        2
+    );
+    assert_eq!(ops_of(register(2)).await, 0);
+    db.finish().await;
 }
