@@ -59,6 +59,15 @@ pub fn precompress(file: &Path) -> Result<Compressed, Failure> {
     })
 }
 
+/// Whether both copies of `file` were written after it (a build stopped halfway leaves them stale).
+pub fn is_precompressed(file: &Path) -> bool {
+    let written = crate::context::modified(file);
+    written.is_some()
+        && ["br", "gz"]
+            .iter()
+            .all(|suffix| crate::context::modified(&with_suffix(file, suffix)) >= written)
+}
+
 fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(".");
@@ -80,7 +89,9 @@ mod tests {
         let original: Vec<u8> = (0..5_000u32).flat_map(|n| (n % 251).to_le_bytes()).collect();
         std::fs::write(&file, &original).unwrap();
 
+        assert!(!is_precompressed(&file));
         let sizes = precompress(&file).unwrap();
+        assert!(is_precompressed(&file));
 
         let mut from_brotli = Vec::new();
         brotli::Decompressor::new(std::fs::File::open(dir.join("module.wasm.br")).unwrap(), 4096)

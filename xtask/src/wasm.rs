@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::context::{Ctx, Failure, modified, step};
-use crate::precompress::precompress;
+use crate::precompress::{is_precompressed, precompress};
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const CLIENT_PACKAGE: &str = "rollcall-client";
@@ -116,7 +116,7 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
     // The release server embeds www/ and rebuilds when timestamps there change: regenerating an unchanged pkg
     // would cost a full server rebuild on every `cargo xtask run`.
     let glue = pkg.join(format!("{CLIENT_LIB}.js"));
-    if glue.exists() && modified(&bound).is_some() && modified(&bound) >= modified(&compiled) {
+    if modified(&bound) >= modified(&compiled) && [&bound, &glue].into_iter().all(|file| is_precompressed(file)) {
         println!("==> www/pkg is up to date with the compiled client");
         return Ok(());
     }
