@@ -204,7 +204,7 @@ fn js_promise(work: Pin<Box<dyn Future<Output = Result<JsValue>>>>) -> Promise {
 }
 
 fn bad_argument(what: &str, text: &str) -> ClientError {
-    ClientError::BadArgument(format!("{what} {text:?} is not a valid id"))
+    ClientError::BadArgument(format!("{what} \"{text}\" is not a valid id"))
 }
 
 /// Parses a register's parts with `shared`'s rules.

@@ -37,7 +37,7 @@ fn crypto() -> Result<web_sys::Crypto> {
 pub fn new_op_id() -> Result<OpId> {
     let text = crypto()?.random_uuid();
     text.parse()
-        .map_err(|_| ClientError::Storage(format!("crypto.randomUUID gave {text:?}, not a UUID")))
+        .map_err(|_| ClientError::Storage(format!("crypto.randomUUID gave \"{text}\", not a UUID")))
 }
 
 /// A fresh random HLC node id: this device's identity for one user's database.

@@ -106,7 +106,7 @@ impl WireValue {
             WireValue::Whole(number) => number.to_string(),
             WireValue::Huge(number) => number.to_string(),
             WireValue::Fraction(_) => "a fraction".into(),
-            WireValue::Text(text) => format!("{text:?}"),
+            WireValue::Text(text) => format!("\"{text}\""),
         }
     }
 }
@@ -254,7 +254,7 @@ impl FieldChange {
         let field = Field::parse(field).ok_or_else(|| {
             ValidationError::new(
                 V::UnknownField,
-                format!("unknown field {field:?}: expected status, minutes_late, note or submitted"),
+                format!("unknown field \"{field}\": expected status, minutes_late, note or submitted"),
             )
         })?;
         let wrong_type = |expected: &str| {
@@ -345,7 +345,7 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, ValidationError> {
     let invalid = || {
         ValidationError::new(
             ValidationCode::InvalidDate,
-            format!("{text:?} is not a real date in YYYY-MM-DD form"),
+            format!("\"{text}\" is not a real date in YYYY-MM-DD form"),
         )
     };
     // chrono alone would accept "2026-1-5", " 2026-1-05", "2026- 1-05" and "+2026-1-05". Only

@@ -55,7 +55,7 @@ impl fmt::Display for Status {
 
 /// The text was not one of the four statuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown status {0:?}: expected present, late, absent or excused")]
+#[error("unknown status \"{0}\": expected present, late, absent or excused")]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for Status {
