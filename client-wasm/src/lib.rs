@@ -25,11 +25,8 @@ use crate::engine::{Engine, Options};
 use crate::error::{ClientError, Result};
 use crate::store::{OpRecord, from_js, to_js};
 use js_sys::{Function, Promise};
-use rollcall_shared::op::{parse_date, parse_register};
-use rollcall_shared::register::UnknownStatus;
-use rollcall_shared::{
-    ClassId, FieldChange, OpId, RegisterKey, Status, StudentId, ValidationCode, ValidationError, WireValue,
-};
+use rollcall_shared::op::{parse_date, parse_register, parse_status};
+use rollcall_shared::{ClassId, FieldChange, OpId, RegisterKey, StudentId, WireValue};
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -215,12 +212,6 @@ fn register_key(class_id: &str, date: &str, period: f64) -> Result<RegisterKey> 
         return Err(ClientError::BadArgument("a period is a whole number".into()));
     }
     Ok(parse_register(class_id, date, period as i64)?)
-}
-
-/// Parses a status name, refusing anything else with `shared`'s `UNKNOWN_STATUS`.
-fn parse_status(text: &str) -> Result<Status> {
-    text.parse()
-        .map_err(|e: UnknownStatus| ValidationError::new(ValidationCode::UnknownStatus, e.to_string()).into())
 }
 
 fn student_id(text: &str) -> Result<StudentId> {

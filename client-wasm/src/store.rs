@@ -816,7 +816,8 @@ impl LocalStore {
             let mut forgotten = 0;
             for reg in tx.store(REGISTERS)?.get_all_keys(None, None).await? {
                 let Some(reg) = reg.as_string() else { continue };
-                if !register_date_of(&reg).is_some_and(|date| date < oldest_kept) {
+                let old_enough = register_date_of(&reg).is_some_and(|date| date < oldest_kept);
+                if !old_enough {
                     continue;
                 }
                 let history = ops_of_register(&ops, &reg).await?;

@@ -17,6 +17,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
+use rollcall_shared::WireName;
 use rollcall_shared::protocol::{LoginRequest, LoginResponse, Role, UserInfo};
 use rollcall_shared::{SchoolId, UserId};
 use std::future::{Ready, ready};
@@ -118,7 +119,7 @@ impl UserRow {
             id: UserId::from_str(&self.id).map_err(|_| corrupt("id"))?,
             username: self.username.clone(),
             display_name: self.display_name.clone(),
-            role: Role::parse(&self.role).ok_or_else(|| corrupt("role"))?,
+            role: Role::from_name(&self.role).map_err(|_| corrupt("role"))?,
             school_id: SchoolId::from_str(&self.school_id).map_err(|_| corrupt("school id"))?,
         })
     }

@@ -11,6 +11,7 @@ use crate::db::DbConnection;
 use crate::schema::{authz_version, class_teachers, classes, enrolments, locks, users};
 use chrono::NaiveDate;
 use diesel::prelude::*;
+use rollcall_shared::WireName;
 use rollcall_shared::protocol::Role;
 use rollcall_shared::{ClassId, ErrorCode, Op, SchoolId, StudentId, UserId};
 use std::collections::HashMap;
@@ -89,9 +90,8 @@ impl AuthzSnapshot {
             .select((users::id, users::school_id, users::role, users::disabled_at))
             .load::<(String, String, String, Option<i64>)>(conn)?;
         for (id, school_id, role, disabled_at) in user_rows {
-            let role = Role::parse(&role).ok_or_else(|| {
-                diesel::result::Error::DeserializationError(format!("bad role {role:?} in the database").into())
-            })?;
+            let role = Role::from_name(&role)
+                .map_err(|e| diesel::result::Error::DeserializationError(format!("in the database: {e}").into()))?;
             snapshot.users.insert(
                 parse(&id, "user id")?,
                 UserAccess {

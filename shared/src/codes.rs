@@ -1,12 +1,10 @@
 //! Stable error codes. Clients match on these strings, so a variant's wire name never changes;
 //! add new ones instead.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use crate::wire_name::wire_names;
 
 /// The `code` of an error response (`{"error": {"code", "message"}}`) or of a rejected op.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
 pub enum ErrorCode {
     /// The request body is not what the endpoint takes (bad JSON, missing or mistyped fields).
     BadRequest,
@@ -63,15 +61,8 @@ impl ErrorCode {
     }
 }
 
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Which rule a value broke. Sent as `detail` next to [`ErrorCode::Validation`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
 pub enum ValidationCode {
     /// `field` is not one of status, minutes_late, note, submitted.
     UnknownField,
@@ -113,37 +104,37 @@ impl ValidationCode {
     }
 }
 
-impl fmt::Display for ValidationCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+wire_names! {
+    ErrorCode: "error code";
+    ValidationCode: "validation code";
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
 
     #[test]
-    fn wire_names_match_as_str() {
-        let codes = [
-            ErrorCode::BadRequest,
-            ErrorCode::Validation,
-            ErrorCode::Unauthorized,
-            ErrorCode::InvalidCredentials,
-            ErrorCode::InvalidRefreshToken,
-            ErrorCode::Forbidden,
-            ErrorCode::NotEnrolled,
-            ErrorCode::RegisterLocked,
-            ErrorCode::NotFound,
-            ErrorCode::Conflict,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::TooManyOps,
-            ErrorCode::RateLimited,
-            ErrorCode::Unavailable,
-            ErrorCode::Internal,
-        ];
-        for code in codes {
-            assert_eq!(serde_json::to_value(code).expect("a code serializes"), code.as_str());
+    fn every_code_travels_as_its_name_and_back() {
+        for &code in ErrorCode::VARIANTS {
+            let json = serde_json::to_value(code).expect("a code serializes");
+            assert_eq!(json, code.as_str());
+            assert_eq!(serde_json::from_value::<ErrorCode>(json).expect("and reads back"), code);
         }
+        for &code in ValidationCode::VARIANTS {
+            let json = serde_json::to_value(code).expect("a code serializes");
+            assert_eq!(json, code.as_str());
+            assert_eq!(
+                serde_json::from_value::<ValidationCode>(json).expect("and reads back"),
+                code
+            );
+        }
+        let unknown = serde_json::from_value::<ErrorCode>("SLEEPY".into()).expect_err("not a code");
+        assert!(
+            unknown
+                .to_string()
+                .starts_with("unknown error code \"SLEEPY\": expected BAD_REQUEST, "),
+            "{unknown}"
+        );
     }
 }

@@ -21,6 +21,7 @@ pub mod op;
 pub mod protocol;
 pub mod register;
 pub mod report;
+pub mod wire_name;
 pub mod wire_time;
 
 pub use codes::{ErrorCode, ValidationCode};
@@ -31,3 +32,4 @@ pub use merge::{AttendanceState, Lww, MarkState, MergeOutcome, RegisterState};
 pub use op::{Change, Field, FieldChange, MarkValue, Op, RawChange, RawOp, ValidationError, WireValue};
 pub use register::{MarkKey, RegisterKey, Status};
 pub use report::{ChronicThreshold, Tally};
+pub use wire_name::{UnknownName, WireName};

@@ -12,6 +12,7 @@ use crate::codes::ValidationCode;
 use crate::hlc::Hlc;
 use crate::ids::{ClassId, OpId, StudentId};
 use crate::register::{PERIODS, RegisterKey, Status};
+use crate::wire_name::{WireName, wire_names};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -23,8 +24,7 @@ pub const MAX_MINUTES_LATE: u16 = 600;
 pub const MAX_NOTE_CHARS: usize = 500;
 
 /// The fields an op can set. Each is its own last-write-wins register.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::VariantArray)]
 pub enum Field {
     Status,
     MinutesLate,
@@ -45,17 +45,10 @@ impl Field {
             Field::Submitted => "submitted",
         }
     }
-
-    /// Parses a wire name.
-    pub fn parse(name: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|field| field.as_str() == name)
-    }
 }
 
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+wire_names! {
+    Field: "field";
 }
 
 /// A value for one of a mark's fields.
@@ -251,12 +244,7 @@ impl FieldChange {
         value: &WireValue,
     ) -> Result<FieldChange, ValidationError> {
         use ValidationCode as V;
-        let field = Field::parse(field).ok_or_else(|| {
-            ValidationError::new(
-                V::UnknownField,
-                format!("unknown field \"{field}\": expected status, minutes_late, note or submitted"),
-            )
-        })?;
+        let field = Field::from_name(field).map_err(|e| ValidationError::new(V::UnknownField, e.to_string()))?;
         let wrong_type = |expected: &str| {
             ValidationError::new(
                 V::WrongValueType,
@@ -278,9 +266,7 @@ impl FieldChange {
             }
             Field::Status => {
                 let text = value.as_str().ok_or_else(|| wrong_type("a string"))?;
-                MarkValue::Status(text.parse().map_err(|e: crate::register::UnknownStatus| {
-                    ValidationError::new(V::UnknownStatus, e.to_string())
-                })?)
+                MarkValue::Status(parse_status(text)?)
             }
             Field::MinutesLate => {
                 let out_of_range = || {
@@ -383,6 +369,11 @@ pub fn check_period(period: i64) -> Result<u8, ValidationError> {
 }
 
 /// Builds a register key from loose wire parts.
+/// Parses a status name, refusing anything else with `UNKNOWN_STATUS`.
+pub fn parse_status(text: &str) -> Result<Status, ValidationError> {
+    Status::from_name(text).map_err(|e| ValidationError::new(ValidationCode::UnknownStatus, e.to_string()))
+}
+
 pub fn parse_register(class_id: ClassId, date: &str, period: i64) -> Result<RegisterKey, ValidationError> {
     Ok(RegisterKey {
         class_id,

@@ -6,6 +6,7 @@ use crate::codes::{ErrorCode, ValidationCode};
 use crate::hlc::{Hlc, NodeId};
 use crate::ids::{ClassId, OpId, SchoolId, StudentId, UserId};
 use crate::op::{Change, RawOp};
+use crate::wire_name::wire_names;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +35,8 @@ pub struct ErrorInfo {
     pub detail: Option<ValidationCode>,
 }
 
-/// What a user may do. Serialized lowercase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
 pub enum Role {
     /// Everything in their school.
     Admin,
@@ -50,12 +50,6 @@ impl Role {
             Role::Admin => "admin",
             Role::Teacher => "teacher",
         }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        [Role::Admin, Role::Teacher]
-            .into_iter()
-            .find(|role| role.as_str() == text)
     }
 }
 
@@ -157,8 +151,7 @@ pub struct PushRequest {
 }
 
 /// What became of one pushed op.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
 pub enum Outcome {
     /// Stored: it is now the value of its field.
     Applied,
@@ -168,6 +161,22 @@ pub enum Outcome {
     Duplicate,
     /// Broke a rule (`code` says which); logged, not applied.
     Rejected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Superseded => "superseded",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+wire_names! {
+    Role: "role";
+    Outcome: "outcome";
 }
 
 /// One entry of a push answer, in the order of the request's ops.

@@ -1,10 +1,9 @@
 //! Registers, marks and the statuses a teacher can give.
 
 use crate::ids::{ClassId, StudentId};
+use crate::wire_name::wire_names;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// Lowest and highest period a school timetable may use.
 pub const PERIODS: std::ops::RangeInclusive<u8> = 1..=16;
@@ -12,9 +11,8 @@ pub const PERIODS: std::ops::RangeInclusive<u8> = 1..=16;
 /// A teacher's mark for one student.
 ///
 /// The order (present < late < absent < excused) only breaks exact HLC ties in the merge;
-/// it carries no meaning. Changing the serde names changes the wire and the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// it carries no meaning. Changing a name in `as_str` changes the wire and the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::VariantArray)]
 pub enum Status {
     Present,
     Late,
@@ -47,25 +45,8 @@ impl Status {
     }
 }
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The text was not one of the four statuses.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown status \"{0}\": expected present, late, absent or excused")]
-pub struct UnknownStatus(pub String);
-
-impl FromStr for Status {
-    type Err = UnknownStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
+wire_names! {
+    Status: "status";
 }
 
 /// A register's identity: one class, one date, one period.
