@@ -798,13 +798,19 @@ impl LocalStore {
     ///
     /// Runs at most once a day (it reads every old register's ops). Returns how many ops it deleted.
     pub async fn forget_settled_history(&self, device_now_ms: f64) -> Result<u32> {
+        // Checked in a read first: most syncs stop here, and must not hold up marks meanwhile.
+        let done_today = |sync: &SyncRecord| {
+            sync.history_forgotten_at
+                .is_some_and(|at| (device_now_ms - at).abs() < DAY_MS)
+        };
+        if done_today(&self.sync_record().await?) {
+            return Ok(0);
+        }
         self.write(&[OPS, REGISTERS, META], async |tx| {
             let meta = tx.store(META)?;
             let mut sync = get::<SyncRecord>(&meta, META_SYNC).await?.unwrap_or_default();
-            if sync
-                .history_forgotten_at
-                .is_some_and(|at| (device_now_ms - at).abs() < DAY_MS)
-            {
+            // Another tab may have done it since the check.
+            if done_today(&sync) {
                 return Ok(0);
             }
             let device = get_device(&meta).await?;
