@@ -137,6 +137,17 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
             )
         })?;
     }
+    // A half-written pkg must not pass for up to date on the next run.
+    write_pkg(ctx, &compiled, &pkg, [&bound, &glue]).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&pkg);
+    })?;
+    println!("    (rustc wrote {} bytes of module)", file_size(&compiled));
+    Ok(())
+}
+
+/// Binds `compiled` for the browser into `pkg`, as `bound` module and `glue`, minifies and shrinks them,
+/// and writes their compressed copies.
+fn write_pkg(ctx: &Ctx, compiled: &Path, pkg: &Path, [bound, glue]: [&Path; 2]) -> Result<(), Failure> {
     let mut bind = ctx.command("wasm-bindgen");
     // Function names only help a debugger; tablets download every byte.
     bind.args([
@@ -146,30 +157,20 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
         "--remove-producers-section",
         "--out-dir",
     ])
-    .arg(&pkg)
-    .arg(&compiled);
+    .arg(pkg)
+    .arg(compiled);
     ctx.run(
         &mut bind,
         "wasm-bindgen",
         "a version mismatch between wasm-bindgen and Cargo.lock is the usual cause: run `cargo xtask install`",
-    )
-    // A half-written pkg must not pass for up to date on the next run.
-    .inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&pkg);
-    })?;
-    minify_glue(ctx, &glue, &bound).inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&pkg);
-    })?;
+    )?;
+    minify_glue(ctx, glue, bound)?;
     // After the renaming, which checks that every import the glue defines is imported: wasm-opt drops
     // imports nothing calls.
-    shrink(ctx, &bound).inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&pkg);
-    })?;
+    shrink(ctx, bound)?;
     step("precompress the module and its glue (brotli 11, zopfli gzip)");
-    for file in [&bound, &glue] {
-        let compressed = precompress(file).inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&pkg);
-        })?;
+    for file in [bound, glue] {
+        let compressed = precompress(file)?;
         println!(
             "    {}: {} bytes, {} bytes brotli, {} bytes gzip",
             file.strip_prefix(&ctx.root).unwrap_or(file).display(),
@@ -178,7 +179,6 @@ pub fn build_client(ctx: &Ctx, toolchain: WasmToolchain) -> Result<(), Failure> 
             compressed.gzip
         );
     }
-    println!("    (rustc wrote {} bytes of module)", file_size(&compiled));
     Ok(())
 }
 
