@@ -200,22 +200,35 @@ fn js_promise(work: Pin<Box<dyn Future<Output = Result<JsValue>>>>) -> Promise {
     future_to_promise(async move { work.await.map_err(Into::into) })
 }
 
+/// A string argument from JS. wasm-bindgen trusts a `String` parameter to be a string: a number or
+/// `undefined` there traps inside the module ("memory access out of bounds") instead of failing
+/// with a code. So the API takes strings as `JsValue`s (typed `string` in the `.d.ts`) and checks
+/// them here.
+fn text(value: &JsValue, name: &str) -> Result<String> {
+    value
+        .as_string()
+        .ok_or_else(|| ClientError::BadArgument(format!("{name} must be a string")))
+}
+
 fn bad_argument(what: &str, text: &str) -> ClientError {
     ClientError::BadArgument(format!("{what} \"{text}\" is not a valid id"))
 }
 
 /// Parses a register's parts with `shared`'s rules.
-fn register_key(class_id: &str, date: &str, period: f64) -> Result<RegisterKey> {
-    let class_id: ClassId = class_id.parse().map_err(|_| bad_argument("class", class_id))?;
+fn register_key(class_id: &JsValue, date: &JsValue, period: f64) -> Result<RegisterKey> {
+    let class_id = text(class_id, "classId")?;
+    let class_id: ClassId = class_id.parse().map_err(|_| bad_argument("class", &class_id))?;
+    let date = text(date, "date")?;
     if period.fract() != 0.0 {
         // (Not formatted with the number: f64 formatting alone costs 14 KB of wasm.)
         return Err(ClientError::BadArgument("a period is a whole number".into()));
     }
-    Ok(parse_register(class_id, date, period as i64)?)
+    Ok(parse_register(class_id, &date, period as i64)?)
 }
 
-fn student_id(text: &str) -> Result<StudentId> {
-    text.parse().map_err(|_| bad_argument("student", text))
+fn student_id(value: &JsValue) -> Result<StudentId> {
+    let id = text(value, "studentId")?;
+    id.parse().map_err(|_| bad_argument("student", &id))
 }
 
 /// Builds a per-student change with `shared`'s validation (status names, minutes range, note length).
@@ -289,12 +302,14 @@ impl Rollcall {
     /// "OFFLINE" when the server cannot be reached.
     #[wasm_bindgen(js_name = signIn, unchecked_return_type = "Promise<Rollcall>")]
     pub fn sign_in(
-        #[wasm_bindgen(js_name = baseUrl)] base_url: String,
-        username: String,
-        password: String,
+        #[wasm_bindgen(js_name = baseUrl, unchecked_param_type = "string")] base_url: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] username: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] password: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RollcallOptions")] options: Option<JsValue>,
     ) -> Promise {
         js_promise(Box::pin(async move {
+            let (base_url, username) = (text(&base_url, "baseUrl")?, text(&username, "username")?);
+            let password = text(&password, "password")?;
             let options = self::options(options)?;
             let client = Rollcall::sign_in_with(&base_url, &username, &password, options).await?;
             Ok(client.into())
@@ -305,10 +320,11 @@ impl Rollcall {
     /// is signed in. The session is renewed (refresh cookie) on the first sync.
     #[wasm_bindgen(unchecked_return_type = "Promise<Rollcall | null>")]
     pub fn resume(
-        #[wasm_bindgen(js_name = baseUrl)] base_url: String,
+        #[wasm_bindgen(js_name = baseUrl, unchecked_param_type = "string")] base_url: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RollcallOptions")] options: Option<JsValue>,
     ) -> Promise {
         js_promise(Box::pin(async move {
+            let base_url = text(&base_url, "baseUrl")?;
             let options = self::options(options)?;
             Ok(match Rollcall::resume_with(&base_url, options).await? {
                 Some(client) => client.into(),
@@ -339,10 +355,10 @@ impl Rollcall {
 
     /// After `status().signInRequired`: signs the same user in again and resumes syncing.
     #[wasm_bindgen(js_name = signInAgain, unchecked_return_type = "Promise<void>")]
-    pub fn sign_in_again(&self, password: String) -> Promise {
+    pub fn sign_in_again(&self, #[wasm_bindgen(unchecked_param_type = "string")] password: JsValue) -> Promise {
         let engine = self.engine.clone();
         js_promise(Box::pin(async move {
-            engine.sign_in_again(&password).await?;
+            engine.sign_in_again(&text(&password, "password")?).await?;
             Ok(JsValue::UNDEFINED)
         }))
     }
@@ -368,10 +384,10 @@ impl Rollcall {
 
     /// The user's registers on `date` (YYYY-MM-DD): each class they teach in each period.
     #[wasm_bindgen(js_name = registersOn, unchecked_return_type = "Promise<RegisterSummary[]>")]
-    pub fn registers_on(&self, date: String) -> Promise {
+    pub fn registers_on(&self, #[wasm_bindgen(unchecked_param_type = "string")] date: JsValue) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
-            let date = parse_date(&date)?;
+            let date = parse_date(&text(&date, "date")?)?;
             engine.registers_on(date).await
         })
     }
@@ -379,7 +395,12 @@ impl Rollcall {
     /// One register: the server's state merged with this tablet's pending marks, and each
     /// student's sync state.
     #[wasm_bindgen(unchecked_return_type = "Promise<RegisterView>")]
-    pub fn register(&self, #[wasm_bindgen(js_name = classId)] class_id: String, date: String, period: f64) -> Promise {
+    pub fn register(
+        &self,
+        #[wasm_bindgen(js_name = classId, unchecked_param_type = "string")] class_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] date: JsValue,
+        period: f64,
+    ) -> Promise {
         let engine = self.engine.clone();
         promise(async move { engine.register_view(register_key(&class_id, &date, period)?).await })
     }
@@ -389,17 +410,17 @@ impl Rollcall {
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn mark(
         &self,
-        #[wasm_bindgen(js_name = classId)] class_id: String,
-        date: String,
+        #[wasm_bindgen(js_name = classId, unchecked_param_type = "string")] class_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] date: JsValue,
         period: f64,
-        #[wasm_bindgen(js_name = studentId)] student: String,
-        #[wasm_bindgen(unchecked_param_type = "MarkStatus")] status: String,
+        #[wasm_bindgen(js_name = studentId, unchecked_param_type = "string")] student: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "MarkStatus")] status: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
             let register = register_key(&class_id, &date, period)?;
             let student = student_id(&student)?;
-            let status = parse_status(&status)?;
+            let status = parse_status(&text(&status, "status")?)?;
             let ops = engine
                 .change(register, move |local| {
                     Ok(view::status_changes(local.marks.get(&student), student, status))
@@ -413,10 +434,10 @@ impl Rollcall {
     #[wasm_bindgen(js_name = setMinutesLate, unchecked_return_type = "Promise<string>")]
     pub fn set_minutes_late(
         &self,
-        #[wasm_bindgen(js_name = classId)] class_id: String,
-        date: String,
+        #[wasm_bindgen(js_name = classId, unchecked_param_type = "string")] class_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] date: JsValue,
         period: f64,
-        #[wasm_bindgen(js_name = studentId)] student: String,
+        #[wasm_bindgen(js_name = studentId, unchecked_param_type = "string")] student: JsValue,
         minutes: Option<f64>,
     ) -> Promise {
         let register = register_key(&class_id, &date, period);
@@ -439,14 +460,15 @@ impl Rollcall {
     #[wasm_bindgen(js_name = setNote, unchecked_return_type = "Promise<string>")]
     pub fn set_note(
         &self,
-        #[wasm_bindgen(js_name = classId)] class_id: String,
-        date: String,
+        #[wasm_bindgen(js_name = classId, unchecked_param_type = "string")] class_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] date: JsValue,
         period: f64,
-        #[wasm_bindgen(js_name = studentId)] student: String,
-        note: String,
+        #[wasm_bindgen(js_name = studentId, unchecked_param_type = "string")] student: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] note: JsValue,
     ) -> Promise {
         let register = register_key(&class_id, &date, period);
-        let change = student_id(&student).and_then(|student| student_change(student, "note", WireValue::Text(note)));
+        let change = student_id(&student)
+            .and_then(|student| student_change(student, "note", WireValue::Text(text(&note, "note")?)));
         match register {
             Ok(register) => self.change_one(register, change),
             Err(error) => Promise::reject(&error.into()),
@@ -458,16 +480,16 @@ impl Rollcall {
     #[wasm_bindgen(js_name = markAll, unchecked_return_type = "Promise<number>")]
     pub fn mark_all(
         &self,
-        #[wasm_bindgen(js_name = classId)] class_id: String,
-        date: String,
+        #[wasm_bindgen(js_name = classId, unchecked_param_type = "string")] class_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] date: JsValue,
         period: f64,
-        #[wasm_bindgen(unchecked_param_type = "MarkStatus")] status: String,
+        #[wasm_bindgen(unchecked_param_type = "MarkStatus")] status: JsValue,
         #[wasm_bindgen(js_name = onlyUnmarked)] only_unmarked: Option<bool>,
     ) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
             let register = register_key(&class_id, &date, period)?;
-            let status = parse_status(&status)?;
+            let status = parse_status(&text(&status, "status")?)?;
             let roster = engine.roster().await?;
             let ops = engine
                 .change(register, move |local| {
@@ -488,8 +510,8 @@ impl Rollcall {
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn submit(
         &self,
-        #[wasm_bindgen(js_name = classId)] class_id: String,
-        date: String,
+        #[wasm_bindgen(js_name = classId, unchecked_param_type = "string")] class_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] date: JsValue,
         period: f64,
         submitted: Option<bool>,
     ) -> Promise {
@@ -553,9 +575,13 @@ impl Rollcall {
 
     /// Takes an op off the rejected list once the teacher has dealt with it.
     #[wasm_bindgen(js_name = dismissRejected, unchecked_return_type = "Promise<boolean>")]
-    pub fn dismiss_rejected(&self, #[wasm_bindgen(js_name = opId)] op_id: String) -> Promise {
+    pub fn dismiss_rejected(
+        &self,
+        #[wasm_bindgen(js_name = opId, unchecked_param_type = "string")] op_id: JsValue,
+    ) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
+            let op_id = text(&op_id, "opId")?;
             let op_id: OpId = op_id.parse().map_err(|_| bad_argument("op", &op_id))?;
             engine.dismiss_rejected(op_id).await
         })
