@@ -72,15 +72,23 @@ impl WasmToolchain {
 /// (string escaping and its Unicode tables, JS values' debug strings). So `shared` and the client quote the
 /// values in their messages by hand; serde's "invalid type" messages lose the offending string, which only
 /// a damaged record or a server of another version produces.
+///
+/// `-Zcross-crate-inline-threshold=always` lets every function be compiled into the crate that calls it, as
+/// `#[inline]` ones are, instead of once in its own crate; LTO then optimizes it with its callers. Measured:
+/// 61 KB less raw, 7 KB less gzipped. (`-Zinline-mir=yes`, off at opt-level "z", gained 2.5 KB gzipped
+/// alone and nothing on top of it; other MIR and LLVM inlining thresholds made the module larger.)
 fn shrink_std(compile: &mut Command, toolchain: WasmToolchain) {
     compile.env("RUSTC_BOOTSTRAP", "1").env(
         "RUSTFLAGS",
-        "-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none",
+        "-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none \
+         -Zcross-crate-inline-threshold=always",
     );
     // Debian's toolchain always rebuilds std (see `cargo`).
     if toolchain == WasmToolchain::Rustup {
         compile.arg("-Zbuild-std=std,panic_abort");
     }
+    // std's own switch for smaller algorithms over faster ones (sorting, mostly): 0.9 KB less gzipped.
+    compile.arg("-Zbuild-std-features=optimize_for_size");
 }
 
 /// Compiles the client crate for size, binds it for the browser into `www/pkg` and shrinks it with wasm-opt.
