@@ -8,6 +8,7 @@
 use crate::sorted::{sorted_unique, sorted_unique_by};
 use crate::store::{OpRecord, OpState, RegisterRecord};
 use chrono::{NaiveDate, NaiveTime};
+use rollcall_shared::VariantArray;
 use rollcall_shared::protocol::{Role, Roster, UserInfo};
 use rollcall_shared::{
     ClassId, ErrorCode, Field, FieldChange, Hlc, MarkState, OpId, RegisterKey, RegisterState, Status, StudentId, Tally,
@@ -217,7 +218,7 @@ fn subject_sync(
     let mut state = if written { SyncState::Synced } else { SyncState::None };
     let mut rejection = None;
     // In field order, so the rejection shown is that of the first refused field.
-    for field in Field::ALL {
+    for &field in Field::VARIANTS {
         let Some(index) = latest_of(latest, subject, field) else {
             continue;
         };

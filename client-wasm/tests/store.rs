@@ -11,7 +11,7 @@ use rollcall_client::engine::{Engine, Options};
 use rollcall_client::store::{self, LocalStore, OpState, SCHEMA_VERSION, to_js};
 use rollcall_client::{api::Api, error::ClientError};
 use rollcall_shared::protocol::Outcome;
-use rollcall_shared::{FieldChange, MarkValue, Status};
+use rollcall_shared::{FieldChange, MarkValue, Status, VariantArray};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -106,7 +106,7 @@ async fn the_queue_is_pushed_oldest_first_in_batches_that_respect_count_and_size
             let ops = store
                 .record(register(period), now + round as f64, |_| {
                     Ok((0..10)
-                        .map(|n| status(student(n), Status::ALL[(round as usize + n as usize) % 4]))
+                        .map(|n| status(student(n), Status::VARIANTS[(round as usize + n as usize) % 4]))
                         .collect())
                 })
                 .await

@@ -114,21 +114,22 @@ mod tests {
     use super::*;
     use strum::VariantArray;
 
+    /// Every variant serializes as its `as_str` name and reads back from it.
+    fn travels_as_its_name<T>()
+    where
+        T: crate::WireName + serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        for &code in T::VARIANTS {
+            let json = serde_json::to_value(code).expect("a code serializes");
+            assert_eq!(json, code.as_str());
+            assert_eq!(serde_json::from_value::<T>(json).expect("and reads back"), code);
+        }
+    }
+
     #[test]
     fn every_code_travels_as_its_name_and_back() {
-        for &code in ErrorCode::VARIANTS {
-            let json = serde_json::to_value(code).expect("a code serializes");
-            assert_eq!(json, code.as_str());
-            assert_eq!(serde_json::from_value::<ErrorCode>(json).expect("and reads back"), code);
-        }
-        for &code in ValidationCode::VARIANTS {
-            let json = serde_json::to_value(code).expect("a code serializes");
-            assert_eq!(json, code.as_str());
-            assert_eq!(
-                serde_json::from_value::<ValidationCode>(json).expect("and reads back"),
-                code
-            );
-        }
+        travels_as_its_name::<ErrorCode>();
+        travels_as_its_name::<ValidationCode>();
         let unknown = serde_json::from_value::<ErrorCode>("SLEEPY".into()).expect_err("not a code");
         assert!(
             unknown

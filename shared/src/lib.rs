@@ -32,4 +32,6 @@ pub use merge::{AttendanceState, Lww, MarkState, MergeOutcome, RegisterState};
 pub use op::{Change, Field, FieldChange, MarkValue, Op, RawChange, RawOp, ValidationError, WireValue};
 pub use register::{MarkKey, RegisterKey, Status};
 pub use report::{ChronicThreshold, Tally};
+/// Lists an enum's variants (`Status::VARIANTS`, in declaration order).
+pub use strum::VariantArray;
 pub use wire_name::{UnknownName, WireName};

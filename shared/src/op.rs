@@ -34,8 +34,6 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 4] = [Field::Status, Field::MinutesLate, Field::Note, Field::Submitted];
-
     /// The wire and database spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -368,12 +366,12 @@ pub fn check_period(period: i64) -> Result<u8, ValidationError> {
         })
 }
 
-/// Builds a register key from loose wire parts.
 /// Parses a status name, refusing anything else with `UNKNOWN_STATUS`.
 pub fn parse_status(text: &str) -> Result<Status, ValidationError> {
     Status::from_name(text).map_err(|e| ValidationError::new(ValidationCode::UnknownStatus, e.to_string()))
 }
 
+/// Builds a register key from loose wire parts.
 pub fn parse_register(class_id: ClassId, date: &str, period: i64) -> Result<RegisterKey, ValidationError> {
     Ok(RegisterKey {
         class_id,

@@ -21,9 +21,6 @@ pub enum Status {
 }
 
 impl Status {
-    /// Every status, in the order a tap cycles through them.
-    pub const ALL: [Status; 4] = [Status::Present, Status::Late, Status::Absent, Status::Excused];
-
     /// The wire and database spelling.
     pub fn as_str(self) -> &'static str {
         match self {

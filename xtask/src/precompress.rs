@@ -82,7 +82,7 @@ mod tests {
     use std::io::Read;
 
     #[test]
-    fn both_copies_decode_to_the_original() {
+    fn both_copies_are_written_and_the_brotli_one_decodes_to_the_original() {
         let dir = std::env::temp_dir().join(format!("rollcall-precompress-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("module.wasm");

@@ -7,6 +7,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use proptest::prelude::*;
 use proptest::sample::select;
+use rollcall_shared::VariantArray;
 use rollcall_shared::hlc::MAX_WALL_MS;
 use rollcall_shared::op::{MAX_MINUTES_LATE, MAX_NOTE_CHARS};
 use rollcall_shared::register::PERIODS;
@@ -64,7 +65,7 @@ pub fn student() -> impl Strategy<Value = StudentId> {
 }
 
 pub fn status() -> impl Strategy<Value = Status> {
-    select(Status::ALL.to_vec())
+    select(Status::VARIANTS.to_vec())
 }
 
 pub fn minutes_late() -> impl Strategy<Value = Option<u16>> {
