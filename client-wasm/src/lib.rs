@@ -37,6 +37,14 @@ use wasm_bindgen_futures::future_to_promise;
 pub use crate::engine::SyncReport;
 pub use crate::error::ClientError as Error;
 
+/// Talc instead of Rust's default wasm allocator (dlmalloc): every byte of the module crosses
+/// the school's Wi-Fi, and talc's code is 3.8 KB smaller (1.7 KB gzipped as served). `mark()` and
+/// sync timings did not change measurably. The module runs single-threaded (no `atomics`), which
+/// this allocator requires.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static GLOBAL_ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** Tuning for tests and benchmarks; every field is optional. */

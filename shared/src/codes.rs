@@ -112,7 +112,6 @@ wire_names! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strum::VariantArray;
 
     /// Every variant serializes as its `as_str` name and reads back from it.
     fn travels_as_its_name<T>()
