@@ -1,5 +1,6 @@
-//! `cargo xtask test`: every test Rollcall has, in the order a failure is cheapest to find. Native tests, the
-//! same logic compiled to wasm32 in headless Chromium, then end-to-end tests of the real binary in a real browser.
+//! `cargo xtask test`: every test Rollcall has, in the order a failure is cheapest to find. The linters, native
+//! tests, the same logic compiled to wasm32 in headless Chromium, then end-to-end tests of the real binary in a
+//! real browser.
 
 use std::path::PathBuf;
 
@@ -12,7 +13,7 @@ use crate::{server, wasm};
 const WASM_TESTED_PACKAGES: &[&str] = &["rollcall-shared", "rollcall-client"];
 
 pub fn test(ctx: &Ctx) -> Result<(), Failure> {
-    let mut stages = Stages::new(5);
+    let mut stages = Stages::new(6);
     let tools = stages.run("install what is missing", || install::install(ctx, Purpose::Test))?;
     let browser = tools.browser.ok_or_else(|| {
         Failure::new(
@@ -24,6 +25,14 @@ pub fn test(ctx: &Ctx) -> Result<(), Failure> {
     stages.run("build the wasm client into www/pkg", || {
         wasm::build_client(ctx, tools.wasm)
     })?;
+    if has_linters(ctx) {
+        stages.run("lint: cargo fmt --check, cargo clippy -D warnings", || lint(ctx))?;
+    } else {
+        stages.skip(
+            "lint",
+            "rustfmt or clippy is missing from the Rust toolchain (`rustup component add rustfmt clippy`)",
+        );
+    }
     stages.run("native tests: cargo test --workspace", || native_tests(ctx))?;
     stages.run("wasm32 tests in headless Chromium", || {
         wasm_tests(ctx, tools.wasm, &browser)
@@ -38,6 +47,34 @@ pub fn test(ctx: &Ctx) -> Result<(), Failure> {
     }
     stages.print_summary();
     Ok(())
+}
+
+/// Whether the toolchain has rustfmt and clippy: rustup's default profile does, its minimal one does not, and
+/// they cannot be fetched from where only the package registries are reachable.
+fn has_linters(ctx: &Ctx) -> bool {
+    ["fmt", "clippy"].into_iter().all(|tool| {
+        let mut version = ctx.command(&ctx.cargo);
+        version.args([tool, "--version"]);
+        ctx.probe(&mut version).is_some()
+    })
+}
+
+/// Formatting and clippy's warnings, as errors: a warning nobody is made to read is soon one of dozens.
+fn lint(ctx: &Ctx) -> Result<(), Failure> {
+    let mut format = ctx.command(&ctx.cargo);
+    format.args(["fmt", "--all", "--check"]);
+    ctx.run(
+        &mut format,
+        "cargo fmt --check",
+        "run `cargo fmt --all` and commit the result",
+    )?;
+    let mut clippy = ctx.command(&ctx.cargo);
+    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    ctx.run(
+        &mut clippy,
+        "cargo clippy",
+        "fix the warnings clippy names above (each says how); rerun with `cargo clippy --workspace --all-targets`",
+    )
 }
 
 fn native_tests(ctx: &Ctx) -> Result<(), Failure> {
