@@ -6,16 +6,13 @@
 //   - the size of the wasm module and its JS glue as the server sends them: gzip (the target's
 //     measure) and brotli (what Chromium takes), with `gzip -9` of the files for comparison.
 //
-// Usage: node tests/bench/client-bench.mjs   (needs www/pkg built and a rollcall binary; the
+// Usage: node tests/bench/client-bench.mjs   (needs a rollcall binary with www/pkg built in; the
 // same ROLLCALL_BIN / ROLLCALL_CHROMIUM variables as the tests)
 
-import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import {
   DEMO_PASSWORD,
-  ROOT,
   call,
   isoDate,
   launchBrowser,
@@ -28,17 +25,19 @@ const MARKS = Number(process.env.BENCH_MARKS ?? 1000);
 const SYNC_RUNS = Number(process.env.BENCH_SYNC_RUNS ?? 15);
 
 /** The bytes the server sends for `path` to a browser that takes `acceptEncoding`, undecoded. */
-function servedSize(server, path, acceptEncoding) {
+// The body the server sends for `path` in one content encoding, as the bytes on the wire: the files
+// in www/pkg may be newer than the ones embedded in the binary under test.
+function served(server, path, acceptEncoding) {
   return new Promise((resolve, reject) => {
     get(`${server.url}${path}`, { headers: { 'accept-encoding': acceptEncoding } }, (response) => {
-      let bytes = 0;
-      response.on('data', (chunk) => (bytes += chunk.length));
+      const chunks = [];
+      response.on('data', (chunk) => chunks.push(chunk));
       response.on('end', () => {
         const sent = response.headers['content-encoding'] ?? 'identity';
         if (response.statusCode !== 200 || sent !== acceptEncoding) {
           reject(new Error(`${path} with ${acceptEncoding}: ${response.statusCode}, sent as ${sent}`));
         } else {
-          resolve(bytes);
+          resolve(Buffer.concat(chunks));
         }
       });
     }).on('error', reject);
@@ -162,17 +161,16 @@ try {
   }
   const syncing = summary(syncTimes);
 
-  const pkg = join(ROOT, 'www', 'pkg');
-  const wasm = readFileSync(join(pkg, 'rollcall_client_bg.wasm'));
-  const glue = readFileSync(join(pkg, 'rollcall_client.js'));
-  const gz = (bytes) => gzipSync(bytes, { level: 9 }).length;
-  const served = {};
+  const sizes = {};
   for (const encoding of ['gzip', 'br']) {
-    served[encoding] = {
-      wasm: await servedSize(server, '/pkg/rollcall_client_bg.wasm', encoding),
-      glue: await servedSize(server, '/pkg/rollcall_client.js', encoding),
+    sizes[encoding] = {
+      wasm: (await served(server, '/pkg/rollcall_client_bg.wasm', encoding)).length,
+      glue: (await served(server, '/pkg/rollcall_client.js', encoding)).length,
     };
   }
+  const wasm = await served(server, '/pkg/rollcall_client_bg.wasm', 'identity');
+  const glue = await served(server, '/pkg/rollcall_client.js', 'identity');
+  const gz = (bytes) => gzipSync(bytes, { level: 9 }).length;
   const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
 
   console.log(`Rollcall client benchmark — headless Chromium, server ${server.binary} on loopback`);
@@ -187,14 +185,14 @@ try {
     `sync 100 queued marks end to end (${syncing.n} runs): p50 ${format(syncing.p50)}, p95 ${format(syncing.p95)}, ` +
       `min ${format(syncing.min)}, max ${format(syncing.max)}   [target <= 100 ms]`,
   );
-  const { gzip, br } = served;
+  const { gzip, br } = sizes;
   console.log(
     `size as served gzipped: wasm ${gzip.wasm} B + JS glue ${gzip.glue} B = ${gzip.wasm + gzip.glue} B ` +
       `(${kib(gzip.wasm + gzip.glue)})   [target <= 120 KB]`,
   );
   console.log(
     `  as served to Chromium (brotli): ${br.wasm} B + ${br.glue} B = ${br.wasm + br.glue} B (${kib(br.wasm + br.glue)}); ` +
-      `raw ${wasm.length} B + ${glue.length} B; gzip -9 of the files ${gz(wasm) + gz(glue)} B`,
+      `raw ${wasm.length} B + ${glue.length} B; gzip -9 of them ${gz(wasm) + gz(glue)} B`,
   );
   await context.close();
 } finally {
