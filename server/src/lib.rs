@@ -31,12 +31,12 @@ use crate::error::AppError;
 use crate::events::EventHub;
 use crate::settings::Settings;
 use crate::state::{AppState, ServerClock};
-use crate::writer::{PushWriter, WriterContext};
+use crate::writer::{PushWriter, WriterContext, WriterThread};
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web as aw};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Every path the server answers, as the OpenAPI document must list them.
 pub const ROUTES: &[&str] = &[
@@ -119,7 +119,8 @@ pub enum LaunchError {
 }
 
 /// Stops a running server gracefully: event streams end, in-flight requests (pushes
-/// included) finish, then the writer commits what is queued and stops.
+/// included) get the shutdown timeout to finish, then the writer commits what is queued and
+/// stops.
 #[derive(Debug, Clone)]
 pub struct StopHandle {
     server: ServerHandle,
@@ -139,7 +140,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     server: actix_web::dev::Server,
     stop: StopHandle,
-    writer: std::thread::JoinHandle<()>,
+    writer: WriterThread,
     checkpointer: Option<db::Checkpointer>,
 }
 
@@ -159,15 +160,10 @@ impl RunningServer {
     /// Serves until stopped, then waits for the writer to finish its last commit.
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.server.await;
-        let writer = self.writer;
+        self.writer.finish().await;
+        // The last checkpoint follows the last commit.
         let checkpointer = self.checkpointer;
-        // Every handle on the queue is gone once the workers have stopped; the thread ends
-        // after answering what was queued. The last checkpoint follows the last commit.
-        let _ = actix_web::rt::task::spawn_blocking(move || {
-            let _ = writer.join();
-            drop(checkpointer);
-        })
-        .await;
+        let _ = actix_web::rt::task::spawn_blocking(move || drop(checkpointer)).await;
         tracing::info!("server stopped");
         result
     }
@@ -205,6 +201,7 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
     } else {
         settings.workers
     };
+    let shutdown_timeout = settings.shutdown_timeout;
     let throttle = throttle::LoginThrottle::new(&settings);
     let state = aw::Data::new(AppState {
         settings,
@@ -249,7 +246,7 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         }
     })
     .disable_signals()
-    .shutdown_timeout(Duration::from_secs(30).as_secs())
+    .shutdown_timeout(shutdown_timeout.as_secs())
     .listen(listener)?
     .run();
     let stop = StopHandle {

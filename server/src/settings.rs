@@ -64,6 +64,9 @@ pub struct Settings {
     /// The longest wait a run of failed logins can impose. A wait always ends: nobody can be
     /// locked out for good.
     pub login_max_delay: Duration,
+    /// How long a stop (SIGTERM, Ctrl-C) waits for open requests before closing their connections;
+    /// queued pushes are committed either way.
+    pub shutdown_timeout: Duration,
     /// Log filter, e.g. `info` or `rollcall_server=debug,info`.
     pub log: String,
 }
@@ -85,6 +88,7 @@ impl Default for Settings {
             login_address_free_failures: 20,
             login_address_window: Duration::from_secs(15 * 60),
             login_max_delay: Duration::from_secs(5 * 60),
+            shutdown_timeout: Duration::from_secs(30),
             log: "info".to_owned(),
         }
     }
@@ -107,6 +111,7 @@ Environment (flags win over these, these win over the defaults):
   ROLLCALL_LOGIN_ADDRESS_FREE_FAILURES  failed logins per address per window before waits [20]
   ROLLCALL_LOGIN_ADDRESS_WINDOW_SECS    that window [900]
   ROLLCALL_LOGIN_MAX_DELAY_SECS      longest wait after failed logins [300]
+  ROLLCALL_SHUTDOWN_TIMEOUT_SECS     on stop, how long open requests may finish [30]
   ROLLCALL_LOG                       log filter, e.g. info or rollcall_server=debug [info]";
 
 /// A setting had a value that could not be used.
@@ -167,6 +172,7 @@ impl Settings {
                 }
                 "LOGIN_ADDRESS_WINDOW_SECS" => self.login_address_window = Duration::from_secs(number(&value)?),
                 "LOGIN_MAX_DELAY_SECS" => self.login_max_delay = Duration::from_secs(number(&value)?),
+                "SHUTDOWN_TIMEOUT_SECS" => self.shutdown_timeout = Duration::from_secs(number(&value)?),
                 "LOG" => self.log = value,
                 // Variables for tests and other tools (e.g. ROLLCALL_TEST_PG) are not settings.
                 _ => {}
@@ -235,12 +241,14 @@ mod tests {
             .apply_env(vars(&[
                 ("ROLLCALL_BIND", "0.0.0.0:9000"),
                 ("ROLLCALL_MAX_CLOCK_DRIFT_SECS", "5"),
+                ("ROLLCALL_SHUTDOWN_TIMEOUT_SECS", "7"),
                 ("ROLLCALL_TEST_PG", "postgres://x"),
                 ("HOME", "/root"),
             ]))
             .unwrap();
         assert_eq!(settings.bind, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(settings.max_clock_drift, Duration::from_secs(5));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(7));
         assert!(settings.database_url.is_none());
     }
 

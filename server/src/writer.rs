@@ -53,6 +53,16 @@ struct PushJob {
     reply: oneshot::Sender<Result<PushResponse, AppError>>,
 }
 
+/// What the writer's queue carries.
+#[derive(Debug)]
+enum Queued {
+    Push(PushJob),
+    /// The server has stopped: commit what is queued, refuse what comes later, and end. Handles
+    /// on the queue may outlive the server (a connection its shutdown timeout cut off still
+    /// holds one), so the writer cannot wait for them all to be dropped.
+    Finish,
+}
+
 /// What one applied push tells the rest of the server.
 struct JobOutcome {
     response: PushResponse,
@@ -62,7 +72,25 @@ struct JobOutcome {
 /// The handle handlers use to queue pushes.
 #[derive(Debug, Clone)]
 pub struct PushWriter {
-    queue: mpsc::Sender<PushJob>,
+    queue: mpsc::Sender<Queued>,
+}
+
+/// The writer's thread, for the server to stop it.
+#[derive(Debug)]
+pub struct WriterThread {
+    queue: mpsc::Sender<Queued>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl WriterThread {
+    /// Commits and answers every push already queued, then ends the thread. Pushes queued after
+    /// this are refused as "shutting down".
+    pub async fn finish(self) {
+        // Behind every push already waiting, so those are committed first.
+        let _ = self.queue.send(Queued::Finish).await;
+        let thread = self.thread;
+        let _ = actix_web::rt::task::spawn_blocking(move || thread.join()).await;
+    }
 }
 
 /// What the writer thread needs besides its queue.
@@ -76,26 +104,26 @@ pub struct WriterContext {
 }
 
 impl PushWriter {
-    /// Starts the writer thread. It ends when every `PushWriter` clone is dropped and the queue
-    /// is drained, so pushes in flight at shutdown are still committed and answered.
-    pub fn start(context: WriterContext) -> std::io::Result<(PushWriter, std::thread::JoinHandle<()>)> {
+    /// Starts the writer thread. It ends after [`WriterThread::finish`], or once every
+    /// `PushWriter` clone is dropped, in both cases after committing what was queued.
+    pub fn start(context: WriterContext) -> std::io::Result<(PushWriter, WriterThread)> {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("rollcall-writer".to_owned())
             .spawn(move || run(receiver, context))?;
-        Ok((PushWriter { queue }, thread))
+        Ok((PushWriter { queue: queue.clone() }, WriterThread { queue, thread }))
     }
 
     /// Queues a push and waits until it is committed.
     pub async fn push(&self, user: AuthUser, device_id: NodeId, ops: Vec<CheckedOp>) -> Result<PushResponse, AppError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(PushJob {
+            .send(Queued::Push(PushJob {
                 user,
                 device_id,
                 ops,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| AppError::Unavailable("the server is shutting down; retry in a moment".to_owned()))?;
         answer
@@ -104,18 +132,24 @@ impl PushWriter {
     }
 }
 
-fn run(mut queue: mpsc::Receiver<PushJob>, context: WriterContext) {
+fn run(mut queue: mpsc::Receiver<Queued>, context: WriterContext) {
     let mut conn: Option<DbConnection> = None;
     let mut snapshot = AuthzSnapshot::default();
-    while let Some(first) = queue.blocking_recv() {
+    // After `close`, the queue still hands out what it holds, then ends the loop.
+    while let Some(queued) = queue.blocking_recv() {
+        let Queued::Push(first) = queued else {
+            queue.close();
+            continue;
+        };
         let mut ops = first.ops.len();
         let mut group = vec![first];
         while ops < context.group_commit_max_ops {
             match queue.try_recv() {
-                Ok(job) => {
+                Ok(Queued::Push(job)) => {
                     ops += job.ops.len();
                     group.push(job);
                 }
+                Ok(Queued::Finish) => queue.close(),
                 Err(_) => break,
             }
         }

@@ -14,8 +14,9 @@ use rollcall_server::settings::{Secret, Settings};
 use rollcall_shared::protocol::{LoginResponse, Roster};
 use rollcall_shared::{ClassId, HlcClock, NodeId, OpId, RawOp, StudentId};
 use serde_json::{Value, json};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Generates, for each named `async fn NAME(server: &TestServer)` in the test file, a test
 /// `sqlite::NAME` and a test `postgres::NAME`.
@@ -48,6 +49,11 @@ macro_rules! backend_tests {
 pub const PASSWORD: &str = "rollcall-demo";
 /// One signing key for every instance of a test, so a token from one server works on another.
 const TEST_JWT_SECRET: &str = "test-signing-key-test-signing-key-0123";
+/// Test servers close connections still open this long after a stop (the default is 30 s).
+pub const TEST_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+/// A test server that has not stopped this long after being told to is hung: the test fails
+/// instead of hanging the run.
+const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -62,8 +68,8 @@ pub struct TestServer {
     pub db_url: String,
     pub data_dir: tempfile::TempDir,
     pub http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Stops the server, and its thread; taken by the first [`TestServer::stop`].
+    running: Mutex<Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>>,
     /// The database to drop afterwards (PostgreSQL only): (admin URL, name).
     pg_database: Option<(String, String)>,
 }
@@ -126,6 +132,7 @@ impl TestServer {
             workers: 2,
             db_pool_size: 4,
             log: "warn".to_owned(),
+            shutdown_timeout: TEST_SHUTDOWN_TIMEOUT,
             ..Settings::default()
         };
         if seed {
@@ -173,8 +180,7 @@ impl TestServer {
                 .pool_max_idle_per_host(0)
                 .build()
                 .expect("http client"),
-            stop: Some(stop),
-            thread: Some(thread),
+            running: Mutex::new(Some((stop, thread))),
             pg_database,
         }
     }
@@ -275,15 +281,43 @@ impl TestServer {
             .load(&mut self.db())
             .expect("read the op log")
     }
+
+    /// Stops the server as SIGTERM does and waits until its thread has ended; an error if it
+    /// has not within [`STOP_DEADLINE`]. Stopping twice is a no-op.
+    pub fn stop(&self) -> Result<(), String> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some((stop, thread)) = running else {
+            return Ok(());
+        };
+        let asked = Instant::now();
+        let _ = stop.send(());
+        while !thread.is_finished() {
+            if asked.elapsed() > STOP_DEADLINE {
+                return Err(format!(
+                    "the server at {} had not stopped {} s after being told to (its shutdown timeout is {} s)",
+                    self.url,
+                    STOP_DEADLINE.as_secs(),
+                    TEST_SHUTDOWN_TIMEOUT.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        thread.join().map_err(|_| "the server thread panicked".to_owned())
+    }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Err(hung) = self.stop() {
+            if std::thread::panicking() {
+                eprintln!("{hung}");
+            } else {
+                panic!("{hung}");
+            }
         }
         if let Some((admin_url, name)) = self.pg_database.take()
             && let Ok(mut admin) = diesel::PgConnection::establish(&admin_url)
