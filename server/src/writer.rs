@@ -104,8 +104,9 @@ pub struct WriterContext {
 }
 
 impl PushWriter {
-    /// Starts the writer thread. It ends after [`WriterThread::finish`], or once every
-    /// `PushWriter` clone is dropped, in both cases after committing what was queued.
+    /// Starts the writer thread. It ends after [`WriterThread::finish`], or once the
+    /// `WriterThread` and every `PushWriter` clone are dropped; either way after committing what
+    /// was queued.
     pub fn start(context: WriterContext) -> std::io::Result<(PushWriter, WriterThread)> {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
