@@ -24,9 +24,10 @@ import {
 const MARKS = Number(process.env.BENCH_MARKS ?? 1000);
 const SYNC_RUNS = Number(process.env.BENCH_SYNC_RUNS ?? 15);
 
-/** The bytes the server sends for `path` to a browser that takes `acceptEncoding`, undecoded. */
-// The body the server sends for `path` in one content encoding, as the bytes on the wire: the files
-// in www/pkg may be newer than the ones embedded in the binary under test.
+/**
+ * The body the server sends for `path` to a browser that takes `acceptEncoding`, undecoded: the bytes
+ * on the wire, read off the binary under test (the files in www/pkg may be newer than its copies).
+ */
 function served(server, path, acceptEncoding) {
   return new Promise((resolve, reject) => {
     get(`${server.url}${path}`, { headers: { 'accept-encoding': acceptEncoding } }, (response) => {
