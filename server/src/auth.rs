@@ -169,6 +169,11 @@ pub async fn login_user(
     let user = state
         .db
         .run(move |conn| {
+            // No username holds a control character, and PostgreSQL cannot even be asked about
+            // one with a NUL: such a name is simply not found.
+            if lookup.chars().any(char::is_control) {
+                return Ok(None);
+            }
             Ok(users::table
                 .filter(users::username.eq(lookup))
                 .select(UserRow::as_select())

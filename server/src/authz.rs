@@ -8,6 +8,7 @@
 
 use crate::auth::AuthUser;
 use crate::db::DbConnection;
+use crate::integrity::{UnreadableRow, UnreadableRows};
 use crate::schema::{authz_version, class_teachers, classes, enrolments, locks, users};
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -60,28 +61,52 @@ pub struct AuthzSnapshot {
     locks: HashMap<SchoolId, Vec<OpenLock>>,
 }
 
-fn parse<T: FromStr>(text: &str, what: &str) -> QueryResult<T> {
+/// Reads one column of a row, or says what is wrong with it.
+fn parse<T: FromStr>(text: &str, what: &str) -> Result<T, String> {
     text.parse()
-        .map_err(|_| diesel::result::Error::DeserializationError(format!("bad {what} {text:?} in the database").into()))
+        .map_err(|_| format!("bad {what} {}", rollcall_shared::op::quote(text)))
 }
 
-fn parse_date(text: &str) -> QueryResult<NaiveDate> {
-    rollcall_shared::op::parse_date(text)
-        .map_err(|_| diesel::result::Error::DeserializationError(format!("bad date {text:?} in the database").into()))
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    rollcall_shared::op::parse_date(text).map_err(|e| e.message)
 }
+
+/// The rows of one table, each read by `read` or reported as unreadable and skipped: a row
+/// the server cannot read must never stop every push (see `integrity`).
+fn read_rows<R, T>(
+    rows: Vec<R>,
+    table: &str,
+    key: impl Fn(&R) -> String,
+    read: impl Fn(&R) -> Result<T, String>,
+    unreadable: &mut Vec<UnreadableRow>,
+) -> Vec<T> {
+    rows.iter()
+        .filter_map(|row| {
+            read(row)
+                .map_err(|problem| unreadable.push(UnreadableRow::new(table, key(row), problem)))
+                .ok()
+        })
+        .collect()
+}
+
+/// What `/healthz` calls the authorization copy when it lists the rows it skipped.
+const READER: &str = "push authorization";
 
 impl AuthzSnapshot {
-    /// Brings the copy up to date if the database moved on since it was loaded.
-    pub fn refresh(&mut self, conn: &mut DbConnection) -> QueryResult<()> {
+    /// Brings the copy up to date if the database moved on since it was loaded. Rows it cannot
+    /// read are skipped and reported to `unreadable`.
+    pub fn refresh(&mut self, conn: &mut DbConnection, unreadable: &UnreadableRows) -> QueryResult<()> {
         let version = authz_version::table.select(authz_version::version).first::<i64>(conn)?;
         if self.version != Some(version) {
-            *self = AuthzSnapshot::load(conn, version)?;
+            let mut skipped = Vec::new();
+            *self = AuthzSnapshot::load(conn, version, &mut skipped)?;
+            unreadable.replace(READER, skipped);
             tracing::debug!(version, "reloaded the authorization copy");
         }
         Ok(())
     }
 
-    fn load(conn: &mut DbConnection, version: i64) -> QueryResult<AuthzSnapshot> {
+    fn load(conn: &mut DbConnection, version: i64, skipped: &mut Vec<UnreadableRow>) -> QueryResult<AuthzSnapshot> {
         let mut snapshot = AuthzSnapshot {
             version: Some(version),
             ..AuthzSnapshot::default()
@@ -89,76 +114,102 @@ impl AuthzSnapshot {
         let user_rows = users::table
             .select((users::id, users::school_id, users::role, users::disabled_at))
             .load::<(String, String, String, Option<i64>)>(conn)?;
-        for (id, school_id, role, disabled_at) in user_rows {
-            let role = Role::from_name(&role)
-                .map_err(|e| diesel::result::Error::DeserializationError(format!("in the database: {e}").into()))?;
-            snapshot.users.insert(
-                parse(&id, "user id")?,
-                UserAccess {
-                    school_id: parse(&school_id, "school id")?,
-                    role,
+        snapshot.users = read_rows(
+            user_rows,
+            "users",
+            |(id, ..)| id.clone(),
+            |(id, school_id, role, disabled_at)| {
+                let access = UserAccess {
+                    school_id: parse(school_id, "school id")?,
+                    role: Role::from_name(role).map_err(|e| e.to_string())?,
                     active: disabled_at.is_none(),
-                },
-            );
-        }
-        for (id, school_id, name) in classes::table
+                };
+                Ok((parse(id, "user id")?, access))
+            },
+            skipped,
+        )
+        .into_iter()
+        .collect();
+        let class_rows = classes::table
             .select((classes::id, classes::school_id, classes::name))
-            .load::<(String, String, String)>(conn)?
-        {
-            snapshot.classes.insert(
-                parse(&id, "class id")?,
-                ClassAccess {
-                    school_id: parse(&school_id, "school id")?,
-                    name,
+            .load::<(String, String, String)>(conn)?;
+        snapshot.classes = read_rows(
+            class_rows,
+            "classes",
+            |(id, ..)| id.clone(),
+            |(id, school_id, name)| {
+                let access = ClassAccess {
+                    school_id: parse(school_id, "school id")?,
+                    name: name.clone(),
                     teachers: Vec::new(),
-                },
-            );
-        }
-        for (class_id, teacher_id) in class_teachers::table
+                };
+                Ok((parse(id, "class id")?, access))
+            },
+            skipped,
+        )
+        .into_iter()
+        .collect();
+        let teacher_rows = class_teachers::table
             .select((class_teachers::class_id, class_teachers::teacher_id))
-            .load::<(String, String)>(conn)?
-        {
-            if let Some(class) = snapshot.classes.get_mut(&parse(&class_id, "class id")?) {
-                class.teachers.push(parse(&teacher_id, "user id")?);
+            .load::<(String, String)>(conn)?;
+        for (class_id, teacher_id) in read_rows(
+            teacher_rows,
+            "class_teachers",
+            |(class_id, teacher_id)| format!("{class_id} {teacher_id}"),
+            |(class_id, teacher_id)| Ok((parse::<ClassId>(class_id, "class id")?, parse(teacher_id, "user id")?)),
+            skipped,
+        ) {
+            if let Some(class) = snapshot.classes.get_mut(&class_id) {
+                class.teachers.push(teacher_id);
             }
         }
-        for (class_id, student_id, from, until) in enrolments::table
+        let enrolment_rows = enrolments::table
             .select((
                 enrolments::class_id,
                 enrolments::student_id,
                 enrolments::from_date,
                 enrolments::until_date,
             ))
-            .load::<(String, String, String, Option<String>)>(conn)?
-        {
-            let until = until.as_deref().map(parse_date).transpose()?;
-            snapshot
-                .enrolments
-                .entry((parse(&class_id, "class id")?, parse(&student_id, "student id")?))
-                .or_default()
-                .push((parse_date(&from)?, until));
+            .load::<(String, String, String, Option<String>)>(conn)?;
+        for (key, span) in read_rows(
+            enrolment_rows,
+            "enrolments",
+            |(class_id, student_id, from, _)| format!("{class_id} {student_id} {from}"),
+            |(class_id, student_id, from, until)| {
+                let key = (parse(class_id, "class id")?, parse(student_id, "student id")?);
+                Ok((key, (parse_date(from)?, until.as_deref().map(parse_date).transpose()?)))
+            },
+            skipped,
+        ) {
+            snapshot.enrolments.entry(key).or_default().push(span);
         }
-        for (school_id, class_id, from, until, reason) in locks::table
+        let lock_rows = locks::table
             .filter(locks::reopened_at.is_null())
             .select((
+                locks::id,
                 locks::school_id,
                 locks::class_id,
                 locks::from_date,
                 locks::until_date,
                 locks::reason,
             ))
-            .load::<(String, Option<String>, String, String, String)>(conn)?
-        {
-            snapshot
-                .locks
-                .entry(parse(&school_id, "school id")?)
-                .or_default()
-                .push(OpenLock {
+            .load::<(String, String, Option<String>, String, String, String)>(conn)?;
+        for (school_id, lock) in read_rows(
+            lock_rows,
+            "locks",
+            |(id, ..)| id.clone(),
+            |(_, school_id, class_id, from, until, reason)| {
+                let lock = OpenLock {
                     class_id: class_id.as_deref().map(|id| parse(id, "class id")).transpose()?,
-                    from: parse_date(&from)?,
-                    until: parse_date(&until)?,
-                    reason,
-                });
+                    from: parse_date(from)?,
+                    until: parse_date(until)?,
+                    reason: reason.clone(),
+                };
+                Ok((parse::<SchoolId>(school_id, "school id")?, lock))
+            },
+            skipped,
+        ) {
+            snapshot.locks.entry(school_id).or_default().push(lock);
         }
         Ok(snapshot)
     }
@@ -185,7 +236,8 @@ impl AuthzSnapshot {
         if user.role != Role::Admin && !class.teachers.contains(&user.id) {
             return Err(Denied {
                 code: ErrorCode::Forbidden,
-                message: format!("you do not teach {}; ask the office to correct this mark", class.name),
+                // Not the class's name: a teacher learns nothing about classes that are not theirs.
+                message: "you do not teach this class; ask the office to correct this mark".to_owned(),
             });
         }
         if let Some(student_id) = op.change.change.student_id() {

@@ -106,16 +106,6 @@ fn settings(db: &DbArgs, bind: Option<SocketAddr>) -> Result<Settings, SettingsE
     Ok(settings)
 }
 
-fn init_logging(filter: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 /// Runs the command line; the binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -137,7 +127,7 @@ pub fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = settings(&args.db, args.bind).map_err(|e| e.to_string())?;
-    init_logging(&settings.log);
+    crate::logging::init(&settings.log);
     let bind = settings.bind;
     actix_web::rt::System::new().block_on(async move {
         let listener = std::net::TcpListener::bind(bind).map_err(|e| {
@@ -185,7 +175,7 @@ fn open_db(settings: &Settings) -> Result<DbConnection, String> {
 
 fn seed_demo(args: DbArgs) -> Result<(), String> {
     let settings = settings(&args, None).map_err(|e| e.to_string())?;
-    init_logging("warn");
+    crate::logging::init("warn");
     let mut conn = open_db(&settings)?;
     match demo::seed(&mut conn, chrono::Local::now().date_naive()).map_err(|e| e.to_string())? {
         Seeded::Created { students } => {
@@ -207,10 +197,10 @@ fn seed_demo(args: DbArgs) -> Result<(), String> {
 
 fn add_user(args: UserAddArgs) -> Result<(), String> {
     let settings = settings(&args.db, None).map_err(|e| e.to_string())?;
-    init_logging("warn");
+    crate::logging::init("warn");
     let username = normalize_username(&args.username);
-    if username.is_empty() || username.len() > 64 || username.chars().any(char::is_whitespace) {
-        return Err("a username is 1 to 64 characters with no spaces".to_owned());
+    if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("a username is 1 to 64 characters with no spaces or control characters".to_owned());
     }
     let (password, generated) = if args.password_stdin {
         let mut line = String::new();

@@ -12,7 +12,9 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod integrity;
 pub mod locks;
+pub mod logging;
 pub mod openapi;
 pub mod passwords;
 pub mod roster;
@@ -181,12 +183,14 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
     })?;
     let clock = Arc::new(ServerClock::default());
     let events = EventHub::default();
+    let unreadable = integrity::UnreadableRows::default();
     let (writer, writer_thread) = PushWriter::start(WriterContext {
         db: db.clone(),
         clock: clock.clone(),
         events: events.clone(),
         max_clock_drift: settings.max_clock_drift,
         group_commit_max_ops: settings.group_commit_max_ops,
+        unreadable: unreadable.clone(),
     })?;
     let checkpointer = db::Checkpointer::start(&db).map_err(db::OpenError::from)?;
     let addr = listener.local_addr()?;
@@ -211,6 +215,7 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         throttle,
         writer,
         events: events.clone(),
+        unreadable,
     });
     let server = HttpServer::new(move || {
         App::new()

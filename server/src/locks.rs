@@ -6,12 +6,13 @@
 use crate::auth::AdminUser;
 use crate::db::{DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
+use crate::integrity::UnreadableRow;
 use crate::schema::{classes, locks};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use rollcall_shared::{ClassId, Hlc, UserId};
+use rollcall_shared::{ClassId, Hlc, UserId, ValidationCode};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use utoipa::ToSchema;
@@ -26,12 +27,12 @@ pub struct CreateLockRequest {
     #[serde(default)]
     #[schema(value_type = Option<uuid::Uuid>)]
     pub class_id: Option<ClassId>,
-    /// First locked date (inclusive).
-    #[schema(value_type = String, format = Date, example = "2026-11-16")]
-    pub from: NaiveDate,
-    /// Last locked date (inclusive).
-    #[schema(value_type = String, format = Date, example = "2026-11-20")]
-    pub until: NaiveDate,
+    /// First locked date (inclusive), `YYYY-MM-DD`, in years 1970 to 2199.
+    #[schema(format = Date, example = "2026-11-16")]
+    pub from: String,
+    /// Last locked date (inclusive), `YYYY-MM-DD`, in years 1970 to 2199.
+    #[schema(format = Date, example = "2026-11-20")]
+    pub until: String,
     /// Why, for the record (e.g. "week closed for the census").
     pub reason: String,
 }
@@ -87,48 +88,65 @@ struct LockRow {
 }
 
 impl LockRow {
-    fn info(self) -> Result<LockInfo, AppError> {
-        let corrupt = |what: &str| AppError::Internal(format!("lock {} has a bad {what} in the database", self.id));
-        let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt("time"));
-        let date = |text: &str| rollcall_shared::op::parse_date(text).map_err(|_| corrupt("date"));
+    /// The lock as the API shows it, or what is wrong with the stored row.
+    fn info(&self) -> Result<LockInfo, UnreadableRow> {
+        let corrupt = |what: &str, text: &str| {
+            UnreadableRow::new(
+                "locks",
+                &self.id,
+                format!("bad {what} {}", rollcall_shared::op::quote(text)),
+            )
+        };
+        let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt("time", &ms.to_string()));
+        let date = |text: &str| {
+            rollcall_shared::op::parse_date(text)
+                .map_err(|e| UnreadableRow::new("locks", &self.id, format!("bad date: {}", e.message)))
+        };
         Ok(LockInfo {
-            id: uuid::Uuid::from_str(&self.id).map_err(|_| corrupt("id"))?,
+            id: uuid::Uuid::from_str(&self.id).map_err(|_| corrupt("id", &self.id))?,
             class_id: self
                 .class_id
                 .as_deref()
-                .map(ClassId::from_str)
-                .transpose()
-                .map_err(|_| corrupt("class id"))?,
+                .map(|id| ClassId::from_str(id).map_err(|_| corrupt("class id", id)))
+                .transpose()?,
             from: date(&self.from_date)?,
             until: date(&self.until_date)?,
-            locked_hlc: Hlc::from_str(&self.locked_hlc).map_err(|_| corrupt("HLC"))?,
-            created_by: UserId::from_str(&self.created_by).map_err(|_| corrupt("creator"))?,
+            locked_hlc: Hlc::from_str(&self.locked_hlc).map_err(|_| corrupt("HLC", &self.locked_hlc))?,
+            created_by: UserId::from_str(&self.created_by).map_err(|_| corrupt("creator", &self.created_by))?,
             created_at: time(self.created_at)?,
             active: self.reopened_at.is_none(),
             reopened_at: self.reopened_at.map(time).transpose()?,
             reopened_by: self
                 .reopened_by
                 .as_deref()
-                .map(UserId::from_str)
-                .transpose()
-                .map_err(|_| corrupt("reopener"))?,
+                .map(|id| UserId::from_str(id).map_err(|_| corrupt("reopener", id)))
+                .transpose()?,
             reopen_reason: self.reopen_reason.clone(),
-            reason: self.reason,
+            reason: self.reason.clone(),
         })
     }
 }
 
+/// A lock's or reopening's reason: kept on record, so it must say something, and it is free
+/// text like a note.
 fn check_reason(reason: &str) -> Result<String, AppError> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(AppError::BadRequest("give a reason: it is kept on record".to_owned()));
     }
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(AppError::BadRequest(format!(
-            "a reason may be at most {MAX_REASON_CHARS} characters"
-        )));
-    }
+    rollcall_shared::op::check_free_text("reason", reason, MAX_REASON_CHARS, ValidationCode::TextTooLong)?;
     Ok(reason.to_owned())
+}
+
+/// Reads back a row just written, inside its transaction: a row that cannot be read again is
+/// rolled back and refused, never committed behind a 500.
+fn written(row: &LockRow) -> Result<LockInfo, AppError> {
+    row.info().map_err(|unreadable| {
+        AppError::Internal(format!(
+            "a lock just written cannot be read back: {}",
+            unreadable.problem
+        ))
+    })
 }
 
 /// `POST /api/v1/admin/locks`
@@ -151,7 +169,9 @@ pub async fn create_lock(
     body: web::Json<CreateLockRequest>,
 ) -> Result<HttpResponse, AppError> {
     let request = body.into_inner();
-    if request.until < request.from {
+    let from = parse_date(&request.from)?;
+    let until = parse_date(&request.until)?;
+    if until < from {
         return Err(AppError::BadRequest("until must not be before from".to_owned()));
     }
     let reason = check_reason(&request.reason)?;
@@ -160,8 +180,8 @@ pub async fn create_lock(
         id: uuid::Uuid::new_v4().to_string(),
         school_id: admin.school_id.to_string(),
         class_id: request.class_id.map(|id| id.to_string()),
-        from_date: rollcall_shared::op::format_date(request.from),
-        until_date: rollcall_shared::op::format_date(request.until),
+        from_date: rollcall_shared::op::format_date(from),
+        until_date: rollcall_shared::op::format_date(until),
         reason,
         locked_hlc: locked_hlc.to_string(),
         created_by: admin.id.to_string(),
@@ -170,7 +190,7 @@ pub async fn create_lock(
         reopened_by: None,
         reopen_reason: None,
     };
-    let row = state
+    let lock = state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
@@ -187,12 +207,12 @@ pub async fn create_lock(
                     }
                 }
                 diesel::insert_into(locks::table).values(&row).execute(conn)?;
-                Ok(row)
+                written(&row)
             })
         })
         .await?;
-    tracing::info!(lock = %row.id, from = %row.from_date, until = %row.until_date, "registers locked");
-    Ok(HttpResponse::Created().json(row.info()?))
+    tracing::info!(lock = %lock.id, from = %lock.from, until = %lock.until, "registers locked");
+    Ok(HttpResponse::Created().json(lock))
 }
 
 /// `GET /api/v1/admin/locks`
@@ -222,9 +242,17 @@ pub async fn list_locks(
                 .load(conn)?)
         })
         .await?;
-    Ok(web::Json(
-        rows.into_iter().map(LockRow::info).collect::<Result<_, _>>()?,
-    ))
+    // A row that cannot be read is left out and reported (see `integrity`); the list of every
+    // other lock must still reach the office.
+    let locks = rows
+        .iter()
+        .filter_map(|row| {
+            row.info()
+                .map_err(|unreadable| state.unreadable.add("lock list", unreadable))
+                .ok()
+        })
+        .collect();
+    Ok(web::Json(locks))
 }
 
 /// `POST /api/v1/admin/locks/{id}/reopen`
@@ -252,12 +280,12 @@ pub async fn reopen_lock(
 ) -> Result<web::Json<LockInfo>, AppError> {
     let reason = check_reason(&body.reason)?;
     let lock_id = path.into_inner().to_string();
-    let row = state
+    let lock = state
         .db
         .run(move |conn| write_transaction(conn, |conn| reopen(conn, &admin, &lock_id, reason)))
         .await?;
-    tracing::info!(lock = %row.id, "registers reopened");
-    Ok(web::Json(row.info()?))
+    tracing::info!(lock = %lock.id, "registers reopened");
+    Ok(web::Json(lock))
 }
 
 fn reopen(
@@ -265,7 +293,7 @@ fn reopen(
     admin: &crate::auth::AuthUser,
     lock_id: &str,
     reason: String,
-) -> Result<LockRow, AppError> {
+) -> Result<LockInfo, AppError> {
     let school_id = admin.school_id.to_string();
     let existing = locks::table
         .find(lock_id)
@@ -277,6 +305,13 @@ fn reopen(
     if existing.reopened_at.is_some() {
         return Err(AppError::Conflict(format!("lock {lock_id} was already reopened")));
     }
+    if let Err(unreadable) = existing.info() {
+        return Err(AppError::Conflict(format!(
+            "lock {lock_id} cannot be read ({}), so the server already ignores it; ask your school IT to \
+             repair or remove the row",
+            unreadable.problem
+        )));
+    }
     diesel::update(locks::table.find(lock_id))
         .set((
             locks::reopened_at.eq(now_ms()),
@@ -284,5 +319,11 @@ fn reopen(
             locks::reopen_reason.eq(reason),
         ))
         .execute(conn)?;
-    Ok(locks::table.find(lock_id).select(LockRow::as_select()).first(conn)?)
+    written(&locks::table.find(lock_id).select(LockRow::as_select()).first(conn)?)
+}
+
+/// A date from the office, by the one date rule (`VALIDATION` with `INVALID_DATE` or
+/// `DATE_OUT_OF_RANGE` otherwise).
+fn parse_date(text: &str) -> Result<NaiveDate, AppError> {
+    Ok(rollcall_shared::op::parse_date(text)?)
 }

@@ -2,6 +2,7 @@
 
 use crate::db::Db;
 use crate::events::EventHub;
+use crate::integrity::UnreadableRows;
 use crate::settings::Settings;
 use crate::throttle::LoginThrottle;
 use crate::tokens::TokenKeys;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     pub writer: PushWriter,
     pub events: EventHub,
+    /// Database rows the server skipped because it could not read them (listed by /healthz).
+    pub unreadable: UnreadableRows,
 }
 
 /// The server's hybrid logical clock. Its node id is random per process, so several servers on

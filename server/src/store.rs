@@ -254,40 +254,117 @@ pub fn append_op_log(conn: &mut DbConnection, rows: &[OpLogRow]) -> QueryResult<
 /// An op's identity in the log: the HLC text it was sent with, and its op id.
 pub type OpKey = (String, String);
 
-/// How an op was decided the first time it was received, as logged.
+/// Who sent an op and what it said, as logged. A retry of an op carries all of it unchanged; an
+/// op id that comes back with any of it different is another op reusing the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpIdentity {
+    pub user_id: String,
+    pub device_id: String,
+    pub class_id: String,
+    pub date: String,
+    pub period: i64,
+    pub student_id: Option<String>,
+    pub field: String,
+    pub value: String,
+}
+
+impl OpIdentity {
+    pub fn of(row: &OpLogRow) -> Self {
+        OpIdentity {
+            user_id: row.user_id.clone(),
+            device_id: row.device_id.clone(),
+            class_id: row.class_id.clone(),
+            date: row.date.clone(),
+            period: row.period,
+            student_id: row.student_id.clone(),
+            field: row.field.clone(),
+            value: row.value.clone(),
+        }
+    }
+}
+
+/// How an op was decided the first time it was received, as logged, and what it was.
 #[derive(Debug, Clone)]
 pub struct FirstReceipt {
     pub outcome: String,
     pub code: Option<String>,
     pub detail: Option<String>,
+    pub identity: OpIdentity,
 }
 
-/// A logged receipt as read back: HLC text, op id, outcome, code, detail.
-type ReceiptRow = (String, String, String, Option<String>, Option<String>);
+/// A logged receipt as read back: HLC text, op id, outcome, code, detail, then the identity's
+/// columns.
+type ReceiptRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    String,
+    String,
+);
 
 /// For each op already received, how its first receipt was decided.
 pub fn first_receipts(conn: &mut DbConnection, keys: &[OpKey]) -> QueryResult<BTreeMap<OpKey, FirstReceipt>> {
     let mut found = BTreeMap::new();
     for chunk in keys.chunks(LOOKUP_CHUNK) {
         let hlcs: Vec<&str> = chunk.iter().map(|(hlc, _)| hlc.as_str()).collect();
-        // Uses the partial unique index (device_hlc, op_id) WHERE outcome <> 'duplicate'.
+        // Uses the partial unique index (device_hlc, op_id) of first receipts (see the migrations).
         let rows: Vec<ReceiptRow> = crate::on_backend!(conn, |inner| op_log::table
             .filter(op_log::device_hlc.eq_any(&hlcs))
-            // Spelled as a literal, not a bound parameter: a planner can only use the partial
+            // Spelled as a literal, not bound parameters: a planner can only use the partial
             // index when it sees the very condition of the index (PostgreSQL's generic plans
             // for prepared statements would otherwise scan the whole op log).
-            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("outcome <> 'duplicate'"))
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(FIRST_RECEIPT))
             .select((
                 op_log::device_hlc,
                 op_log::op_id,
                 op_log::outcome,
                 op_log::code,
-                op_log::detail
+                op_log::detail,
+                op_log::user_id,
+                op_log::device_id,
+                op_log::class_id,
+                op_log::date,
+                op_log::period,
+                op_log::student_id,
+                op_log::field,
+                op_log::value,
             ))
             .load(inner))?;
-        for (hlc, op_id, outcome, code, detail) in rows {
-            found.insert((hlc, op_id), FirstReceipt { outcome, code, detail });
+        for (hlc, op_id, outcome, code, detail, user_id, device_id, class_id, date, period, student_id, field, value) in
+            rows
+        {
+            let identity = OpIdentity {
+                user_id,
+                device_id,
+                class_id,
+                date,
+                period,
+                student_id,
+                field,
+                value,
+            };
+            found.insert(
+                (hlc, op_id),
+                FirstReceipt {
+                    outcome,
+                    code,
+                    detail,
+                    identity,
+                },
+            );
         }
     }
     Ok(found)
 }
+
+/// The condition of the op log's partial index `op_log_first_receipt`, word for word: the rows
+/// that are an op's first receipt (not a duplicate, not another op reusing its id).
+const FIRST_RECEIPT: &str = "outcome <> 'duplicate' AND (code IS NULL OR code <> 'OP_ID_REUSED')";

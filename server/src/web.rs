@@ -4,6 +4,7 @@
 //! read www/ from disk, so edits show on reload.
 
 use crate::error::AppError;
+use crate::integrity::UnreadableRow;
 use crate::state::AppState;
 use actix_web::http::header::{self, AcceptEncoding, ContentEncoding, Encoding, Header, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -103,8 +104,12 @@ fn base64_hash(hash: &[u8]) -> String {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok` when the database answers.
+    /// `ok` when the database answers and every row the server reads is readable; `degraded`
+    /// when it serves everyone but had to skip some rows (listed in `unreadable_rows`).
+    #[schema(example = "ok")]
     status: &'static str,
+    /// Database rows the server skipped because it cannot read them: repair or remove them.
+    unreadable_rows: Vec<UnreadableRow>,
 }
 
 /// `GET /healthz`
@@ -113,7 +118,7 @@ pub struct Health {
     path = "/healthz",
     tag = "health",
     responses(
-        (status = 200, description = "The server and its database answer", body = Health),
+        (status = 200, description = "The server and its database answer; `degraded` lists rows it skips", body = Health),
         (status = 503, description = "The database does not answer (UNAVAILABLE)", body = crate::openapi::ErrorBodyDoc),
     )
 )]
@@ -125,7 +130,11 @@ pub async fn get_health(state: web::Data<AppState>) -> Result<web::Json<Health>,
                 .map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))
         })
         .await?;
-    Ok(web::Json(Health { status: "ok" }))
+    let unreadable_rows = state.unreadable.list();
+    Ok(web::Json(Health {
+        status: if unreadable_rows.is_empty() { "ok" } else { "degraded" },
+        unreadable_rows,
+    }))
 }
 
 /// Anything no route matched.

@@ -15,6 +15,7 @@ use crate::authz::AuthzSnapshot;
 use crate::db::{Db, DbConnection, write_transaction};
 use crate::error::AppError;
 use crate::events::{ChangeNotice, EventHub};
+use crate::integrity::UnreadableRows;
 use crate::state::{ServerClock, wall_ms};
 use crate::store::{self, OpLogRow, StoredRegister};
 use chrono::{DateTime, Utc};
@@ -101,6 +102,8 @@ pub struct WriterContext {
     pub events: EventHub,
     pub max_clock_drift: Duration,
     pub group_commit_max_ops: usize,
+    /// Where the authorization copy reports rows it had to skip.
+    pub unreadable: UnreadableRows,
 }
 
 impl PushWriter {
@@ -109,9 +112,24 @@ impl PushWriter {
     /// was queued.
     pub fn start(context: WriterContext) -> std::io::Result<(PushWriter, WriterThread)> {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+        // Read the rules before serving, so that rows they cannot read show in /healthz from
+        // the first request. Not fatal: the first group commit connects and reads them again.
+        let mut snapshot = AuthzSnapshot::default();
+        let conn = match context.db.connect() {
+            Ok(mut connection) => {
+                if let Err(e) = snapshot.refresh(&mut connection, &context.unreadable) {
+                    tracing::warn!(error = %e, "cannot read who may write what yet; will retry at the first push");
+                }
+                Some(connection)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the push writer cannot reach the database yet; will retry");
+                None
+            }
+        };
         let thread = std::thread::Builder::new()
             .name("rollcall-writer".to_owned())
-            .spawn(move || run(receiver, context))?;
+            .spawn(move || run(receiver, context, conn, snapshot))?;
         Ok((PushWriter { queue: queue.clone() }, WriterThread { queue, thread }))
     }
 
@@ -133,9 +151,12 @@ impl PushWriter {
     }
 }
 
-fn run(mut queue: mpsc::Receiver<Queued>, context: WriterContext) {
-    let mut conn: Option<DbConnection> = None;
-    let mut snapshot = AuthzSnapshot::default();
+fn run(
+    mut queue: mpsc::Receiver<Queued>,
+    context: WriterContext,
+    mut conn: Option<DbConnection>,
+    mut snapshot: AuthzSnapshot,
+) {
     // After `close`, the queue still hands out what it holds, then ends the loop.
     while let Some(queued) = queue.blocking_recv() {
         let Queued::Push(first) = queued else {
@@ -236,7 +257,7 @@ fn commit_group(
     let mut apply = |conn: &mut DbConnection, jobs: &[PushJob]| {
         let now = Utc::now();
         write_transaction(conn, |conn| {
-            snapshot.refresh(conn)?;
+            snapshot.refresh(conn, &context.unreadable)?;
             let outcomes = apply_pushes(conn, snapshot, jobs, now, context)?;
             Ok::<_, AppError>((outcomes, started.elapsed()))
         })
@@ -284,7 +305,7 @@ fn apply_pushes(
         .map(|job| {
             job.ops
                 .iter()
-                .map(|op| (op.raw.hlc.clone(), op.raw.op_id.to_string()))
+                .map(|op| (stored_text(&op.raw.hlc), op.raw.op_id.to_string()))
                 .collect()
         })
         .collect();
@@ -307,7 +328,18 @@ fn apply_pushes(
         let mut touched_classes = BTreeSet::<ClassId>::new();
         for (op, op_key) in job.ops.iter().zip(keys) {
             let mut entry = LogEntry::new(&pusher, op, now);
-            if let Some(first) = seen.get(op_key) {
+            let first = seen.get(op_key);
+            if first.is_some_and(|first| first.identity != store::OpIdentity::of(&entry.row)) {
+                // Another op under an id already received (from another user or device, or with
+                // other content): refused on its own, and nothing about the first one is told.
+                entry.reject(
+                    ErrorCode::OpIdReused,
+                    None,
+                    "this op id was already used for a different op; the app must send this change under a \
+                     new op id (update the app if this persists)"
+                        .to_owned(),
+                );
+            } else if let Some(first) = first {
                 // A duplicate of a refused op carries the refusal's code and detail, so a
                 // tablet that lost the first answer still learns why (and keeps it visible).
                 entry.outcome = Outcome::Duplicate;
@@ -373,9 +405,10 @@ fn apply_pushes(
                 seen.insert(
                     op_key.clone(),
                     store::FirstReceipt {
-                        outcome: outcome_text(entry.outcome).to_owned(),
+                        outcome: entry.outcome.as_str().to_owned(),
                         code: entry.code.map(|c| c.to_string()),
                         detail: entry.detail.map(|d| d.to_string()),
+                        identity: store::OpIdentity::of(&entry.row),
                     },
                 );
             }
@@ -423,13 +456,11 @@ fn wire_code<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
     T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(text)).ok()
 }
 
-fn outcome_text(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Applied => "applied",
-        Outcome::Superseded => "superseded",
-        Outcome::Duplicate => "duplicate",
-        Outcome::Rejected => "rejected",
-    }
+/// Text of an op as the op log keeps it: as sent, but with control characters escaped. A
+/// rejected op may carry anything in its text fields, and PostgreSQL cannot store a NUL: one
+/// such op would otherwise fail its whole push, again at every retry, and stall the tablet.
+fn stored_text(sent: &str) -> String {
+    rollcall_shared::op::escape_controls(sent).into_owned()
 }
 
 /// Who sent a push, as the op log stores it: formatted once per push, not once per op (the
@@ -471,14 +502,14 @@ impl LogEntry {
                 user_id: pusher.user_id.clone(),
                 device_id: pusher.device_id.clone(),
                 device_time: raw.device_time.timestamp_millis(),
-                device_hlc: raw.hlc.clone(),
+                device_hlc: stored_text(&raw.hlc),
                 hlc: None,
                 received_at: now.timestamp_millis(),
                 class_id: raw.class_id.to_string(),
-                date: raw.date.clone(),
+                date: stored_text(&raw.date),
                 period: raw.period,
                 student_id: raw.student_id.map(|id| id.to_string()),
-                field: raw.field.clone(),
+                field: stored_text(&raw.field),
                 // Only a non-finite number fails to print, and no JSON push can carry one.
                 value: serde_json::to_string(&raw.value).unwrap_or_else(|_| "null".to_owned()),
                 outcome: String::new(),
@@ -518,7 +549,7 @@ impl LogEntry {
         OpLogRow {
             op_id: op_id.to_owned(),
             hlc: self.hlc.map(|hlc| hlc.to_string()),
-            outcome: outcome_text(self.outcome).to_owned(),
+            outcome: self.outcome.as_str().to_owned(),
             code: self.code.map(|code| code.to_string()),
             detail: self.detail.map(|detail| detail.to_string()),
             message: self.message.filter(|_| self.outcome == Outcome::Rejected),

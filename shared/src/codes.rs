@@ -22,6 +22,9 @@ pub enum ErrorCode {
     NotEnrolled,
     /// The office has locked this register.
     RegisterLocked,
+    /// This `op_id` was already used for a different op (another user, another device, or other
+    /// content). Nothing about the other op is revealed; the device should send it under a new id.
+    OpIdReused,
     /// No such resource (or not one the caller may see).
     NotFound,
     /// The request conflicts with existing data (e.g. a username already taken).
@@ -50,6 +53,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::NotEnrolled => "NOT_ENROLLED",
             ErrorCode::RegisterLocked => "REGISTER_LOCKED",
+            ErrorCode::OpIdReused => "OP_ID_REUSED",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
@@ -78,12 +82,18 @@ pub enum ValidationCode {
     MalformedHlc,
     /// `date` is not a real calendar date in `YYYY-MM-DD` form.
     InvalidDate,
+    /// A real date, but outside the years a school register can have (see `op::SCHOOL_DATES`).
+    DateOutOfRange,
     /// `period` is 0 or over 16.
     PeriodOutOfRange,
     /// A per-student field came without `student_id`.
     StudentRequired,
     /// `submitted` is register-level and takes no `student_id`.
     StudentNotAllowed,
+    /// Free text (a note, a reason) holds a control character other than newline or tab.
+    ControlCharacter,
+    /// Free text other than a note (a reason) is longer than its limit.
+    TextTooLong,
 }
 
 impl ValidationCode {
@@ -97,9 +107,12 @@ impl ValidationCode {
             ValidationCode::NoteTooLong => "NOTE_TOO_LONG",
             ValidationCode::MalformedHlc => "MALFORMED_HLC",
             ValidationCode::InvalidDate => "INVALID_DATE",
+            ValidationCode::DateOutOfRange => "DATE_OUT_OF_RANGE",
             ValidationCode::PeriodOutOfRange => "PERIOD_OUT_OF_RANGE",
             ValidationCode::StudentRequired => "STUDENT_REQUIRED",
             ValidationCode::StudentNotAllowed => "STUDENT_NOT_ALLOWED",
+            ValidationCode::ControlCharacter => "CONTROL_CHARACTER",
+            ValidationCode::TextTooLong => "TEXT_TOO_LONG",
         }
     }
 }

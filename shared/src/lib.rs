@@ -8,9 +8,9 @@
 //! This crate must stay pure: no I/O, no clock reads, no randomness. Callers pass "now" in.
 //! It compiles for the host and for `wasm32-unknown-unknown`.
 //!
-//! Messages quote the values they name by hand (`"\"{text}\""`), never with `{:?}`: the tablet's
-//! module is built with Debug formatting compiled out (see `xtask/src/wasm.rs`), and there `{:?}`
-//! prints nothing.
+//! Messages quote the values they name with [`op::quote`] (cut short, control characters
+//! escaped), never with `{:?}`: the tablet's module is built with Debug formatting compiled out
+//! (see `xtask/src/wasm.rs`), and there `{:?}` prints nothing.
 
 pub mod codes;
 pub mod effective;

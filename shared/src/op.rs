@@ -97,7 +97,7 @@ impl WireValue {
             WireValue::Whole(number) => number.to_string(),
             WireValue::Huge(number) => number.to_string(),
             WireValue::Fraction(_) => "a fraction".into(),
-            WireValue::Text(text) => format!("\"{text}\""),
+            WireValue::Text(text) => quote(text),
         }
     }
 }
@@ -287,13 +287,7 @@ impl FieldChange {
             }
             Field::Note => {
                 let note = value.as_str().ok_or_else(|| wrong_type("a string"))?;
-                let chars = note.chars().count();
-                if chars > MAX_NOTE_CHARS {
-                    return Err(ValidationError::new(
-                        V::NoteTooLong,
-                        format!("a note holds at most {MAX_NOTE_CHARS} characters, this one has {chars}"),
-                    ));
-                }
+                check_free_text("note", note, MAX_NOTE_CHARS, V::NoteTooLong)?;
                 MarkValue::Note(note.to_owned())
             }
         };
@@ -324,16 +318,24 @@ impl ValidationError {
     }
 }
 
-/// Parses a register date: a real calendar day, written `YYYY-MM-DD`.
+/// The years a school date can fall in: registers, locks, enrolments, excuses, imports. Before
+/// 1970 no device clock (HLC wall time counts from 1970) could have stamped a mark; after 2199
+/// is a typing slip. A date outside them is refused at every entry point with
+/// `DATE_OUT_OF_RANGE`, so no stored row can hold a date the server cannot read back.
+pub const SCHOOL_YEARS: std::ops::RangeInclusive<i32> = 1970..=2199;
+
+/// Parses a school date: a real calendar day, written `YYYY-MM-DD`, within [`SCHOOL_YEARS`].
+/// The one date rule: every date a person or a device sends goes through it.
 pub fn parse_date(text: &str) -> Result<NaiveDate, ValidationError> {
     let invalid = || {
         ValidationError::new(
             ValidationCode::InvalidDate,
-            format!("\"{text}\" is not a real date in YYYY-MM-DD form"),
+            format!("{} is not a real date in YYYY-MM-DD form", quote(text)),
         )
     };
-    // chrono alone would accept "2026-1-5", " 2026-1-05", "2026- 1-05" and "+2026-1-05". Only
-    // the zero-padded digits form keeps dates sortable as text and stored exactly as sent.
+    // chrono alone would accept "2026-1-5", " 2026-1-05", "2026- 1-05", "+2026-1-05" and
+    // "-0001-01-01". Only the zero-padded digits form keeps dates sortable as text and stored
+    // exactly as sent.
     let canonical = text.len() == 10
         && text.bytes().enumerate().all(|(i, b)| match i {
             4 | 7 => b == b'-',
@@ -345,12 +347,89 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, ValidationError> {
     // The digits are checked above, so plain number parsing is enough; no format string
     // (chrono's strftime machinery costs the wasm client ~15 KB).
     let number = |range: std::ops::Range<usize>| text[range].parse().map_err(|_| invalid());
-    NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?).ok_or_else(invalid)
+    let date = NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?).ok_or_else(invalid)?;
+    check_school_date(date)
 }
 
-/// Writes a register date as `YYYY-MM-DD`, the form [`parse_date`] reads (years 0–9999, as it accepts).
+/// Checks that a date a caller already holds typed (e.g. read by chrono) is within
+/// [`SCHOOL_YEARS`].
+pub fn check_school_date(date: NaiveDate) -> Result<NaiveDate, ValidationError> {
+    if SCHOOL_YEARS.contains(&date.year()) {
+        return Ok(date);
+    }
+    Err(ValidationError::new(
+        ValidationCode::DateOutOfRange,
+        format!(
+            "{} is outside the years a school date can have ({} to {})",
+            format_date(date),
+            SCHOOL_YEARS.start(),
+            SCHOOL_YEARS.end()
+        ),
+    ))
+}
+
+/// Writes a school date as `YYYY-MM-DD`, the form [`parse_date`] reads.
 pub fn format_date(date: NaiveDate) -> String {
     format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
+}
+
+/// Checks free text a person typed (a note, a lock's reason): at most `max_chars` characters
+/// (not bytes: names and notes are often not ASCII), else `too_long`, and no control characters
+/// but newline and tab, so nothing invisible (a NUL, an escape sequence) is stored, logged or
+/// exported.
+pub fn check_free_text(
+    what: &str,
+    text: &str,
+    max_chars: usize,
+    too_long: ValidationCode,
+) -> Result<(), ValidationError> {
+    let chars = text.chars().count();
+    if chars > max_chars {
+        return Err(ValidationError::new(
+            too_long,
+            format!("a {what} holds at most {max_chars} characters, this one has {chars}"),
+        ));
+    }
+    if let Some(position) = text.chars().position(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ValidationError::new(
+            ValidationCode::ControlCharacter,
+            format!(
+                "a {what} may not hold control characters (only line breaks and tabs); character {} is one",
+                position + 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Longest stretch of a sent value that a message repeats.
+const QUOTED_CHARS: usize = 40;
+
+/// A sent value as a message repeats it: in quotes, cut after [`QUOTED_CHARS`] characters, with
+/// control characters escaped. A 100 KB bad value must not make a 100 KB message, nor put a
+/// line break into a log.
+pub fn quote(text: &str) -> String {
+    let cut: String = text.chars().take(QUOTED_CHARS).collect();
+    let ellipsis = if cut.len() < text.len() { "…" } else { "" };
+    format!("\"{}{ellipsis}\"", escape_controls(&cut))
+}
+
+/// `text` with every control character (line break, NUL, escape…) written as an escape (`\n`,
+/// `\u{0}`): what a log line, a message or a database column that cannot hold NUL (PostgreSQL
+/// text) keeps of text someone sent. Other text is returned as it is.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 /// Checks a period number against the timetable's range.

@@ -253,6 +253,54 @@ fn a_date_that_does_not_exist_is_rejected() {
 }
 
 #[test]
+fn a_date_outside_the_school_years_is_rejected() {
+    for date in ["-0001-01-01", "+10000-01-01", "-001-01-01"] {
+        assert_rejected(
+            &[("date", Some(json!(date)))],
+            ValidationCode::InvalidDate,
+            "INVALID_DATE",
+        );
+    }
+    for date in ["0000-01-01", "1969-12-31", "2200-01-01", "9999-12-31"] {
+        assert_rejected(
+            &[("date", Some(json!(date)))],
+            ValidationCode::DateOutOfRange,
+            "DATE_OUT_OF_RANGE",
+        );
+    }
+    assert_accepted(&[("date", Some(json!("1970-01-01")))]);
+    assert_accepted(&[("date", Some(json!("2199-12-31")))]);
+    // A date read by something other than parse_date (chrono's serde, a CSV reader) goes
+    // through the same rule.
+    let year_minus_one = NaiveDate::from_ymd_opt(-1, 1, 1).expect("chrono has year -1");
+    let error = rollcall_shared::op::check_school_date(year_minus_one).expect_err("not a school date");
+    assert_eq!(error.code, ValidationCode::DateOutOfRange);
+}
+
+#[test]
+fn free_text_may_hold_line_breaks_and_tabs_but_no_other_control_characters() {
+    assert_accepted(&field("note", json!("left early\n\tcollected by dad")));
+    for bad in ["a\u{0}b", "bell\u{7}", "\u{1b}[31mred", "cr\r\nlf", "\u{85}next line"] {
+        assert_rejected(
+            &field("note", json!(bad)),
+            ValidationCode::ControlCharacter,
+            "CONTROL_CHARACTER",
+        );
+    }
+}
+
+#[test]
+fn a_message_repeats_at_most_a_short_excerpt_of_a_bad_value() {
+    let huge = "x".repeat(100_000);
+    let error = validate(&field("status", json!(huge))).expect_err("not a status");
+    assert!(error.message.len() < 200, "{} bytes", error.message.len());
+    assert!(error.message.contains("xxxx…"), "{}", error.message);
+    let error = validate(&[("date", Some(json!(format!("2026-01-01\nINFO forged {huge}"))))]).expect_err("bad date");
+    assert!(error.message.len() < 200, "{} bytes", error.message.len());
+    assert!(!error.message.contains('\n'), "{}", error.message);
+}
+
+#[test]
 fn period_must_be_1_to_16() {
     for period in [0, 17, -1, 256] {
         assert_rejected(

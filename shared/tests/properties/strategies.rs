@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use rollcall_shared::VariantArray;
 use rollcall_shared::hlc::MAX_WALL_MS;
-use rollcall_shared::op::{MAX_MINUTES_LATE, MAX_NOTE_CHARS};
+use rollcall_shared::op::{MAX_MINUTES_LATE, MAX_NOTE_CHARS, SCHOOL_YEARS};
 use rollcall_shared::register::PERIODS;
 use rollcall_shared::{
     AttendanceState, Change, ClassId, FieldChange, Hlc, Lww, MarkState, MarkValue, NodeId, Op, OpId, RegisterKey,
@@ -48,10 +48,10 @@ pub fn register_key() -> impl Strategy<Value = RegisterKey> {
     })
 }
 
-/// Any valid register: any class id, any four-digit-year date, any timetable period.
+/// Any valid register: any class id, any date a school can have, any timetable period.
 pub fn any_register_key() -> impl Strategy<Value = RegisterKey> {
-    let first = NaiveDate::from_ymd_opt(1, 1, 1).expect("year 1 exists");
-    let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("year 9999 exists");
+    let first = NaiveDate::from_ymd_opt(*SCHOOL_YEARS.start(), 1, 1).expect("a real year");
+    let last = NaiveDate::from_ymd_opt(*SCHOOL_YEARS.end(), 12, 31).expect("a real year");
     let days = (last - first).num_days();
     (any::<u128>(), 0..=days, PERIODS).prop_map(move |(class, day, period)| RegisterKey {
         class_id: ClassId(Uuid::from_u128(class)),
