@@ -211,6 +211,7 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         throttle,
         writer,
         events: events.clone(),
+        sessions: auth::SessionRevocations::default(),
     });
     let server = HttpServer::new(move || {
         App::new()

@@ -1,5 +1,6 @@
 //! The one piece of shared state every handler gets (`web::Data<AppState>`).
 
+use crate::auth::SessionRevocations;
 use crate::db::Db;
 use crate::events::EventHub;
 use crate::settings::Settings;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     pub writer: PushWriter,
     pub events: EventHub,
+    /// Which sign-ins are known to be ended, so that their access tokens stop working at once.
+    pub sessions: SessionRevocations,
 }
 
 /// The server's hybrid logical clock. Its node id is random per process, so several servers on
