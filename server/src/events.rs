@@ -102,7 +102,7 @@ pub async fn stream_events(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let user = match (&query.access_token, req.headers().contains_key(header::AUTHORIZATION)) {
-        (Some(token), false) => AuthUser::from_token(&state, token)?,
+        (Some(token), false) => AuthUser::from_token(&state, token).await?,
         _ => {
             use actix_web::FromRequest;
             AuthUser::extract(&req).await?

@@ -216,6 +216,7 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         writer,
         events: events.clone(),
         unreadable,
+        sessions: auth::SessionRevocations::default(),
     });
     let server = HttpServer::new(move || {
         App::new()

@@ -3,12 +3,15 @@
 //! --help` prints. Secrets never appear in `Debug` output or logs.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The longest an access token may live: a stolen one is useless after this.
 pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+/// The longest refresh reuse grace allowed: each second of grace is a second in which a copied
+/// refresh token is honoured instead of ending the sign-in.
+pub const MAX_REFRESH_REUSE_GRACE: Duration = Duration::from_secs(5 * 60);
 
 /// A string that must never be printed (a password in a database URL, a signing key).
 #[derive(Clone, PartialEq, Eq)]
@@ -47,6 +50,15 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     /// How long a sign-in lasts without use before the tablet must ask for the password again.
     pub refresh_token_ttl: Duration,
+    /// How long after a refresh token was swapped it may come back and get the same successor
+    /// instead of ending the sign-in. On school Wi-Fi the answer to a refresh is often lost after
+    /// the server rotated the token; the tablet then retries with the old one. Outside this
+    /// window a reused token still ends the whole sign-in (it was copied). 0 turns the grace off.
+    pub refresh_reuse_grace: Duration,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-Proto` headers are believed (to decide
+    /// whether the tablet reached us over HTTPS, and so whether the refresh cookie is `Secure`).
+    /// Anyone else can write those headers, so from any other peer they are ignored.
+    pub trusted_proxies: Vec<IpAddr>,
     /// How far ahead of the server's clock a device's HLC may be before its ops are re-stamped.
     pub max_clock_drift: Duration,
     /// Database connections for reads and small writes (the push writer has its own).
@@ -80,6 +92,8 @@ impl Default for Settings {
             jwt_secret: None,
             access_token_ttl: MAX_ACCESS_TOKEN_TTL,
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
             max_clock_drift: Duration::from_secs(60),
             db_pool_size: 8,
             workers: 0,
@@ -103,6 +117,10 @@ Environment (flags win over these, these win over the defaults):
   ROLLCALL_JWT_SECRET                token signing key, 32+ characters [generated into DATA_DIR/jwt-secret]
   ROLLCALL_ACCESS_TOKEN_TTL_SECS     access token lifetime, at most 900 [900]
   ROLLCALL_REFRESH_TOKEN_TTL_DAYS    sign-in lifetime without use [30]
+  ROLLCALL_REFRESH_REUSE_GRACE_SECS  a swapped refresh token coming back this soon (a lost answer)
+                                     gets the same new one instead of ending the sign-in; 0 to 300 [30]
+  ROLLCALL_TRUSTED_PROXIES           comma-separated IP addresses of reverse proxies whose
+                                     Forwarded / X-Forwarded-Proto headers are believed [none]
   ROLLCALL_MAX_CLOCK_DRIFT_SECS      device clock lead before ops are re-stamped [60]
   ROLLCALL_DB_POOL_SIZE              database connections for reads [8]
   ROLLCALL_WORKERS                   HTTP worker threads, 0 = one per CPU [0]
@@ -158,6 +176,16 @@ impl Settings {
                 "REFRESH_TOKEN_TTL_DAYS" => {
                     self.refresh_token_ttl = Duration::from_secs(number(&value)?.saturating_mul(24 * 3600))
                 }
+                "REFRESH_REUSE_GRACE_SECS" => self.refresh_reuse_grace = Duration::from_secs(number(&value)?),
+                "TRUSTED_PROXIES" => {
+                    self.trusted_proxies = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|address| !address.is_empty())
+                        .map(|address| address.parse::<IpAddr>())
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| error("expected IP addresses separated by commas, e.g. 10.0.0.5,10.0.0.6"))?
+                }
                 "MAX_CLOCK_DRIFT_SECS" => self.max_clock_drift = Duration::from_secs(number(&value)?),
                 "DB_POOL_SIZE" => self.db_pool_size = u32::try_from(number(&value)?).map_err(|_| error("too large"))?,
                 "WORKERS" => self.workers = usize::try_from(number(&value)?).map_err(|_| error("too large"))?,
@@ -211,6 +239,13 @@ impl Settings {
                 "must be at least 1 day",
             ));
         }
+        if self.refresh_reuse_grace > MAX_REFRESH_REUSE_GRACE {
+            return Err(error(
+                "ROLLCALL_REFRESH_REUSE_GRACE_SECS",
+                self.refresh_reuse_grace.as_secs().to_string(),
+                "must be 0 to 300 seconds",
+            ));
+        }
         if self.group_commit_max_ops == 0 {
             return Err(error(
                 "ROLLCALL_GROUP_COMMIT_MAX_OPS",
@@ -250,6 +285,34 @@ mod tests {
         assert_eq!(settings.max_clock_drift, Duration::from_secs(5));
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(7));
         assert!(settings.database_url.is_none());
+    }
+
+    #[test]
+    fn trusted_proxies_and_the_reuse_grace_are_read_from_the_environment() {
+        let settings = Settings::default()
+            .apply_env(vars(&[
+                ("ROLLCALL_TRUSTED_PROXIES", " 10.0.0.5, ::1,"),
+                ("ROLLCALL_REFRESH_REUSE_GRACE_SECS", "0"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            settings.trusted_proxies,
+            vec!["10.0.0.5".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+        );
+        assert_eq!(settings.refresh_reuse_grace, Duration::ZERO);
+        assert!(
+            Settings::default().trusted_proxies.is_empty(),
+            "nobody is trusted by default"
+        );
+        let error = Settings::default()
+            .apply_env(vars(&[("ROLLCALL_TRUSTED_PROXIES", "10.0.0.0/8")]))
+            .unwrap_err();
+        assert!(error.to_string().contains("ROLLCALL_TRUSTED_PROXIES"), "{error}");
+        let too_long = Settings {
+            refresh_reuse_grace: Duration::from_secs(3600),
+            ..Settings::default()
+        };
+        assert!(too_long.validate().is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The one piece of shared state every handler gets (`web::Data<AppState>`).
 
+use crate::auth::SessionRevocations;
 use crate::db::Db;
 use crate::events::EventHub;
 use crate::integrity::UnreadableRows;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub events: EventHub,
     /// Database rows the server skipped because it could not read them (listed by /healthz).
     pub unreadable: UnreadableRows,
+    /// Which sign-ins are known to be ended, so that their access tokens stop working at once.
+    pub sessions: SessionRevocations,
 }
 
 /// The server's hybrid logical clock. Its node id is random per process, so several servers on

@@ -1,13 +1,15 @@
-//! Sign-in against the real server: login, refresh rotation, reuse detection, logout,
-//! throttling, and the 401 bodies of bad tokens.
+//! Sign-in against the real server: login, refresh rotation, reuse detection and its grace,
+//! logout, access tokens that end with their sign-in, throttling, the refresh cookie's `Secure`
+//! flag behind proxies, and the 401 bodies of bad tokens.
 
 #![allow(clippy::unwrap_used, reason = "test scenarios: a panic is how they fail")]
 
 mod common;
 
-use common::{PASSWORD, TestServer, refresh_cookie};
+use common::{PASSWORD, TEST_JWT_SECRET, TestServer, refresh_cookie};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 backend_tests!(
     login_returns_a_token_and_an_http_only_strict_refresh_cookie,
@@ -17,6 +19,12 @@ backend_tests!(
     failed_logins_are_throttled_without_locking_the_owner_out,
     bad_tokens_are_refused_with_401,
     a_disabled_account_cannot_push_with_a_token_it_still_holds,
+    access_tokens_stop_working_when_their_sign_in_is_logged_out,
+    access_tokens_stop_working_when_a_reused_refresh_token_ends_their_sign_in,
+    a_sign_in_ended_on_one_server_ends_on_its_siblings_within_seconds,
+    tokens_signed_with_the_real_key_cannot_outlive_fifteen_minutes_or_lack_a_sign_in,
+    a_refresh_whose_answer_was_lost_gets_the_same_new_token_and_the_sign_in_lives_on,
+    the_refresh_cookie_believes_forwarded_https_only_from_trusted_proxies,
 );
 
 async fn login_returns_a_token_and_an_http_only_strict_refresh_cookie(server: &TestServer) {
@@ -96,6 +104,11 @@ async fn refresh(server: &TestServer, cookie: &str) -> (StatusCode, Option<Strin
 }
 
 async fn refresh_rotates_and_a_reused_token_ends_the_whole_sign_in(server: &TestServer) {
+    // Without a reuse grace, so that the immediate reuse below counts as a copy (with the
+    // default grace it would be taken for a lost answer).
+    let server = &server
+        .sibling_with(|settings| settings.refresh_reuse_grace = Duration::ZERO)
+        .await;
     let session = server.login("teacher2").await;
     let (status, second, body) = refresh(server, &session.refresh_cookie).await;
     assert_eq!(status, StatusCode::OK);
@@ -294,5 +307,269 @@ async fn a_disabled_account_cannot_push_with_a_token_it_still_holds(server: &Tes
     assert_eq!(
         refresh(server, &session.refresh_cookie).await.0,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The message every request with an access token of an ended sign-in gets.
+const ENDED: &str = "this sign-in was ended: sign in again";
+
+async fn logout(server: &TestServer, cookie: &str) {
+    let response = server
+        .http
+        .post(server.url("/api/v1/auth/logout"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+/// One mark by `session`'s teacher, for checking whether push takes their token.
+async fn push_one_mark(server: &TestServer, token: &str, classes: &common::Classes) -> common::Reply {
+    let class = classes.class(0);
+    let student = classes.students(class)[0];
+    let mut device = common::Device::new(0xa11ce);
+    let op = device.mark(class, &common::school_day(2), 1, student, "late");
+    server.push(token, device.id, &[op]).await
+}
+
+/// Asserts that roster, pull, push and the event stream (token in the query, as `EventSource`
+/// sends it) all refuse `token` because its sign-in ended.
+async fn assert_sign_in_ended(server: &TestServer, token: &str, classes: &common::Classes) {
+    let roster = server.get("/api/v1/roster", token).await;
+    let pull = server.get("/api/v1/sync/pull", token).await;
+    let push = push_one_mark(server, token, classes).await;
+    for (name, reply) in [("roster", roster), ("pull", pull), ("push", push)] {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: {:?}", reply.body);
+        assert_eq!(reply.body["error"]["code"], "UNAUTHORIZED", "{name}");
+        assert_eq!(reply.body["error"]["message"], ENDED, "{name}");
+    }
+    // Only the status: a stream that was (wrongly) opened would never end.
+    let events = server
+        .http
+        .get(server.url(&format!("/api/v1/events?access_token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::UNAUTHORIZED, "events");
+}
+
+async fn access_tokens_stop_working_when_their_sign_in_is_logged_out(server: &TestServer) {
+    let session = server.login("teacher1").await;
+    let classes = common::Classes {
+        roster: server.roster(&session.token).await,
+    };
+    let pushed = push_one_mark(server, &session.token, &classes).await;
+    assert_eq!(pushed.status, StatusCode::OK, "{:?}", pushed.body);
+    // The same teacher on a second tablet: a sign-in of its own, which logging out the first
+    // must not end.
+    let other_tablet = server.login("teacher1").await;
+
+    logout(server, &session.refresh_cookie).await;
+    assert_sign_in_ended(server, &session.token, &classes).await;
+    assert_eq!(
+        server.get("/api/v1/roster", &other_tablet.token).await.status,
+        StatusCode::OK
+    );
+    let pushed = push_one_mark(server, &other_tablet.token, &classes).await;
+    assert_eq!(pushed.status, StatusCode::OK, "{:?}", pushed.body);
+}
+
+async fn access_tokens_stop_working_when_a_reused_refresh_token_ends_their_sign_in(server: &TestServer) {
+    let server = &server
+        .sibling_with(|settings| settings.refresh_reuse_grace = Duration::ZERO)
+        .await;
+    let session = server.login("teacher1").await;
+    let classes = common::Classes {
+        roster: server.roster(&session.token).await,
+    };
+    let (status, _, body) = refresh(server, &session.refresh_cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let refreshed = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(server.get("/api/v1/sync/pull", &refreshed).await.status, StatusCode::OK);
+
+    // The first refresh token comes back: copied. Every access token of the sign-in ends with it,
+    // the one the thief may hold as much as the owner's.
+    assert_eq!(
+        refresh(server, &session.refresh_cookie).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_sign_in_ended(server, &session.token, &classes).await;
+    assert_sign_in_ended(server, &refreshed, &classes).await;
+}
+
+async fn a_sign_in_ended_on_one_server_ends_on_its_siblings_within_seconds(server: &TestServer) {
+    let sibling = server.sibling().await;
+    let session = server.login("teacher2").await;
+    // The sibling has seen this sign-in alive (and may remember that for a moment).
+    assert_eq!(
+        sibling.get("/api/v1/roster", &session.token).await.status,
+        StatusCode::OK
+    );
+    logout(server, &session.refresh_cookie).await;
+    assert_eq!(
+        server.get("/api/v1/roster", &session.token).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the server that ended it knows at once"
+    );
+    // The sibling learns it from the database within seconds; asking until it does.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let reply = sibling.get("/api/v1/roster", &session.token).await;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(reply.body["error"]["message"], ENDED);
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert!(
+            Instant::now() < deadline,
+            "the sibling still took the token of a sign-in ended 15 s ago"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The claims of a token the server issued (the middle part of the JWT).
+fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Signs `claims` with the test servers' own key: what someone who stole the key could do.
+fn sign_with_the_real_key(claims: &Value) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn tokens_signed_with_the_real_key_cannot_outlive_fifteen_minutes_or_lack_a_sign_in(server: &TestServer) {
+    let session = server.login("teacher3").await;
+    let real = claims_of(&session.token);
+    let now = jsonwebtoken::get_current_timestamp();
+    let with = |changes: &[(&str, Value)]| {
+        let mut claims = real.clone();
+        for (name, value) in changes {
+            claims[*name] = value.clone();
+        }
+        claims
+    };
+    // The control: the server's own claims, signed here, are taken. So each refusal below is
+    // for the claim changed, not for how the test signs.
+    let resigned = sign_with_the_real_key(&real);
+    assert_eq!(server.get("/api/v1/roster", &resigned).await.status, StatusCode::OK);
+
+    let year_2100 = 4_102_444_800u64;
+    let mut without_iat = real.clone();
+    without_iat.as_object_mut().unwrap().remove("iat");
+    let mut without_sid = with(&[("exp", json!(now + 600))]);
+    without_sid.as_object_mut().unwrap().remove("sid");
+    for (name, claims) in [
+        ("exp in 2100", with(&[("exp", json!(year_2100))])),
+        (
+            "lives 16 minutes",
+            with(&[("iat", json!(now)), ("exp", json!(now + 960))]),
+        ),
+        (
+            "issued in the future",
+            with(&[("iat", json!(now + 3600)), ("exp", json!(now + 3900))]),
+        ),
+        ("no iat", without_iat),
+        ("no sign-in", without_sid),
+    ] {
+        let reply = server.get("/api/v1/roster", &sign_with_the_real_key(&claims)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(reply.body["error"]["code"], "UNAUTHORIZED", "{name}");
+    }
+}
+
+async fn a_refresh_whose_answer_was_lost_gets_the_same_new_token_and_the_sign_in_lives_on(server: &TestServer) {
+    let session = server.login("teacher4").await;
+    let (status, successor, _) = refresh(server, &session.refresh_cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let successor = successor.unwrap();
+    // That answer never reached the tablet, which tries again with the token it still has.
+    let (status, again, body) = refresh(server, &session.refresh_cookie).await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert_eq!(
+        again.as_deref(),
+        Some(successor.as_str()),
+        "the same new token, not a third one"
+    );
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(server.get("/api/v1/roster", token).await.status, StatusCode::OK);
+    assert_eq!(
+        server.get("/api/v1/roster", &session.token).await.status,
+        StatusCode::OK
+    );
+
+    // The sign-in lives on: the successor still refreshes.
+    let (status, next, _) = refresh(server, &successor).await;
+    assert_eq!(status, StatusCode::OK);
+    let next = next.unwrap();
+    assert_ne!(next, successor);
+    // A late copy of the first answer's request: the successor was swapped too, so the chain is
+    // followed to the newest token rather than handing out one that is already used.
+    let (status, late, _) = refresh(server, &session.refresh_cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(late.as_deref(), Some(next.as_str()));
+    let (status, _, _) = refresh(server, &next).await;
+    assert_eq!(status, StatusCode::OK, "the newest token still refreshes");
+    assert_eq!(
+        server.get("/api/v1/roster", &session.token).await.status,
+        StatusCode::OK
+    );
+}
+
+/// Whether a login answer's refresh cookie carries the `Secure` attribute.
+async fn login_cookie_is_secure(server: &TestServer, headers: &[(&str, &str)]) -> bool {
+    let mut request = server
+        .http
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": "teacher1", "password": PASSWORD}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .find(|value| value.starts_with("rollcall_refresh="))
+        .unwrap();
+    cookie
+        .split(';')
+        .any(|attribute| attribute.trim().eq_ignore_ascii_case("secure"))
+}
+
+async fn the_refresh_cookie_believes_forwarded_https_only_from_trusted_proxies(server: &TestServer) {
+    let claims_https: [&[(&str, &str)]; 2] = [
+        &[("x-forwarded-proto", "https")],
+        &[("forwarded", "for=192.0.2.7;proto=https")],
+    ];
+    // The tests talk plain HTTP from 127.0.0.1, which nobody configured as a proxy: whatever the
+    // request claims, the cookie must work over the plain connection it came on.
+    assert!(!login_cookie_is_secure(server, &[]).await);
+    for headers in claims_https {
+        assert!(!login_cookie_is_secure(server, headers).await, "{headers:?}");
+    }
+    let behind_proxy = server
+        .sibling_with(|settings| settings.trusted_proxies = vec!["127.0.0.1".parse().unwrap()])
+        .await;
+    for headers in claims_https {
+        assert!(login_cookie_is_secure(&behind_proxy, headers).await, "{headers:?}");
+    }
+    assert!(
+        !login_cookie_is_secure(&behind_proxy, &[("x-forwarded-proto", "http")]).await,
+        "the proxy says the tablet used plain HTTP"
     );
 }

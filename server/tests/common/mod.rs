@@ -47,8 +47,9 @@ macro_rules! backend_tests {
 }
 
 pub const PASSWORD: &str = "rollcall-demo";
-/// One signing key for every instance of a test, so a token from one server works on another.
-const TEST_JWT_SECRET: &str = "test-signing-key-test-signing-key-0123";
+/// One signing key for every instance of a test, so a token from one server works on another
+/// (and a test can sign a token the way a thief with the key would).
+pub const TEST_JWT_SECRET: &str = "test-signing-key-test-signing-key-0123";
 /// Test servers close connections still open this long after a stop (the default is 30 s).
 pub const TEST_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// A test server that has not stopped this long after being told to is hung: the test fails
@@ -83,7 +84,7 @@ impl TestServer {
             Backend::Sqlite => {
                 let data_dir = tempfile::tempdir().expect("temp dir");
                 let db_url = format!("sqlite://{}", data_dir.path().join("rollcall.db").display());
-                TestServer::boot(backend, data_dir, db_url, None, true).await
+                TestServer::boot(backend, data_dir, db_url, None, true, |_| {}).await
             }
             Backend::Postgres => TestServer::start_postgres().await.expect("ROLLCALL_TEST_PG is not set"),
         }
@@ -109,13 +110,28 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
         let db_url = database_url(&admin_url, &name);
         let data_dir = tempfile::tempdir().expect("temp dir");
-        Some(TestServer::boot(Backend::Postgres, data_dir, db_url, Some((admin_url, name)), true).await)
+        Some(
+            TestServer::boot(
+                Backend::Postgres,
+                data_dir,
+                db_url,
+                Some((admin_url, name)),
+                true,
+                |_| {},
+            )
+            .await,
+        )
     }
 
     /// Another server on the same database (a district runs several behind a proxy).
     pub async fn sibling(&self) -> TestServer {
+        self.sibling_with(|_| {}).await
+    }
+
+    /// Another server on the same database, with some settings changed from the tests' defaults.
+    pub async fn sibling_with(&self, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        TestServer::boot(self.backend, data_dir, self.db_url.clone(), None, false).await
+        TestServer::boot(self.backend, data_dir, self.db_url.clone(), None, false, configure).await
     }
 
     async fn boot(
@@ -124,8 +140,9 @@ impl TestServer {
         db_url: String,
         pg_database: Option<(String, String)>,
         seed: bool,
+        configure: impl FnOnce(&mut Settings),
     ) -> TestServer {
-        let settings = Settings {
+        let mut settings = Settings {
             data_dir: data_dir.path().to_owned(),
             database_url: Some(Secret::new(db_url.clone())),
             jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
@@ -135,6 +152,7 @@ impl TestServer {
             shutdown_timeout: TEST_SHUTDOWN_TIMEOUT,
             ..Settings::default()
         };
+        configure(&mut settings);
         if seed {
             let db = rollcall_server::db::Db::open(settings.db_url(), 1).expect("open the test database");
             let mut conn = db.connect().expect("connect to the test database");
