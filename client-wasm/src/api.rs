@@ -1,7 +1,8 @@
 //! The HTTP side: sync protocol v1 over gloo-net, with the session rule of the client core —
 //! a 401 triggers one refresh (the HttpOnly cookie) and one retry, then "sign in again".
 //!
-//! The access token lives only in memory (never in storage), as DESIGN.md's security model asks.
+//! The access token lives only in memory (never in storage), as docs/security-model.md ("On the
+//! tablet") describes.
 
 use crate::error::{ClientError, Result};
 use crate::platform::{self, Timer};

@@ -1,4 +1,4 @@
-//! Rollcall's sync server: the HTTP API of DESIGN.md ("Sync protocol v1") over SQLite or
+//! Rollcall's sync server: the HTTP API of docs/sync-protocol.md (protocol v1) over SQLite or
 //! PostgreSQL, plus the embedded web app.
 //!
 //! The binary `rollcall` is a thin wrapper around [`cli::main`]; tests start the real server with

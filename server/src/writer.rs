@@ -357,8 +357,8 @@ fn apply_pushes(
                         Ok(()) => {
                             let skew = SkewCheck::check(valid.change.hlc, now_ms, max_drift_ms);
                             let hlc = if skew.ahead {
-                                // DESIGN.md "Clock skew": never refuse, re-stamp at receipt, flag
-                                // it, and tell the device how far ahead it runs.
+                                // docs/merge-rules.md, "Clock skew": never refuse, re-stamp at
+                                // receipt, flag it, and tell the device how far ahead it runs.
                                 clock_offset_ms =
                                     Some(clock_offset_ms.map_or(skew.offset_ms, |o| o.max(skew.offset_ms)));
                                 let restamped = context.clock.stamp(now);

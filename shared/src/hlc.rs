@@ -205,9 +205,9 @@ impl HlcClock {
 
 /// How far a device's HLC is from the receiver's wall clock.
 ///
-/// The server never refuses an op for its clock (DESIGN.md, "Clock skew"): an op whose HLC is
-/// more than `max_drift_ms` ahead is re-stamped with the server's HLC, flagged in the op log,
-/// and the device is told `offset_ms` so it can correct its own clock.
+/// The server never refuses an op for its clock (docs/merge-rules.md, "Clock skew"): an op whose
+/// HLC is more than `max_drift_ms` ahead is re-stamped with the server's HLC, flagged in the op
+/// log, and the device is told `offset_ms` so it can correct its own clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkewCheck {
     /// Remote wall time minus local wall time, in ms: positive when the device runs ahead.

@@ -1,4 +1,4 @@
-//! Sync protocol v1 message types (DESIGN.md, "Sync protocol v1"). Tests outside the project
+//! Sync protocol v1 message types (docs/sync-protocol.md). Tests outside the project
 //! use this contract: a change to a serialized struct here is a change to the protocol.
 //! Unknown keys are ignored on purpose, so a newer tablet never stalls against an older server.
 

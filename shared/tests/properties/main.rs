@@ -107,8 +107,9 @@ proptest! {
         assert_semilattice(a, b, c)?;
     }
 
-    /// DESIGN.md: "an incoming value replaces the stored one iff its HLC is greater"; an exact
-    /// HLC tie (only a misbehaving device makes one) goes to the greater value everywhere.
+    /// docs/merge-rules.md ("Per-field last-write-wins"): an incoming value replaces the stored one
+    /// iff its HLC is greater; an exact HLC tie (only a misbehaving device makes one) goes to the
+    /// greater value everywhere.
     #[test]
     fn merge_field_keeps_the_later_write_and_reports_what_it_did(
         stored in proptest::option::of(lww(status())),

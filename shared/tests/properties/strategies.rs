@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use uuid::Uuid;
 
-/// 2025-11-21T10:00:00Z, the example time of DESIGN.md: simulated wall clocks start near it.
+/// 2025-11-21T10:00:00Z, the example HLC time of docs/merge-rules.md ("Hybrid logical clock"):
+/// simulated wall clocks start near it.
 pub const SCHOOL_MORNING_MS: u64 = 1_763_719_200_000;
 
 const CLASSES: [ClassId; 2] = [
