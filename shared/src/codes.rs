@@ -22,8 +22,9 @@ pub enum ErrorCode {
     NotEnrolled,
     /// The office has locked this register.
     RegisterLocked,
-    /// This `op_id` was already used for a different op (another user, another device, or other
-    /// content). Nothing about the other op is revealed; the device should send it under a new id.
+    /// This op (its `op_id` with its `hlc`, which a retry carries unchanged) was already received
+    /// for a different op: from another user or device, or with other content. Nothing about the
+    /// other op is revealed; the device should send its change under a new op id.
     OpIdReused,
     /// No such resource (or not one the caller may see).
     NotFound,
@@ -82,7 +83,7 @@ pub enum ValidationCode {
     MalformedHlc,
     /// `date` is not a real calendar date in `YYYY-MM-DD` form.
     InvalidDate,
-    /// A real date, but outside the years a school register can have (see `op::SCHOOL_DATES`).
+    /// A real date, but outside the years a school register can have (see `op::SCHOOL_YEARS`).
     DateOutOfRange,
     /// `period` is 0 or over 16.
     PeriodOutOfRange,

@@ -204,8 +204,9 @@ pub struct PushResponse {
     pub server_hlc: Hlc,
     #[serde(with = "crate::wire_time::utc")]
     pub server_time: DateTime<Utc>,
-    /// How far the device's clock runs ahead of the server's (ms, negative when behind),
-    /// measured on this push; the device subtracts it from its wall clock.
+    /// How far the device's clock runs ahead of the server's (ms), measured on this push. Sent
+    /// only when it ran further ahead than the allowed drift and ops were re-stamped; the device
+    /// subtracts it from its wall clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_offset_ms: Option<i64>,
 }
