@@ -33,6 +33,7 @@ pub struct CreateLockRequest {
     #[schema(value_type = String, format = Date, example = "2026-11-20")]
     pub until: NaiveDate,
     /// Why, for the record (e.g. "week closed for the census").
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: String,
 }
 
@@ -40,6 +41,7 @@ pub struct CreateLockRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReopenLockRequest {
     /// Why the registers may change again.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: String,
 }
 
