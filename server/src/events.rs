@@ -26,9 +26,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 /// A comment line this often keeps proxies from closing an idle stream.
-const KEEPALIVE: Duration = Duration::from_secs(20);
+pub const KEEPALIVE: Duration = Duration::from_secs(20);
 /// The first frame of every stream: reconnect after 5 s if it drops; the stream is ready.
-pub const READY_FRAME: &str = "retry: 5000\nevent: ready\ndata: {}\n\n";
+const READY_FRAME: &str = "retry: 5000\nevent: ready\ndata: {}\n\n";
 /// The frame sent after [`KEEPALIVE`] without an event: a comment, which clients ignore.
 pub const KEEPALIVE_FRAME: &str = ": keepalive\n\n";
 

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, OneOfBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -183,9 +183,10 @@ fn add_error(operation: &mut Operation, status: &str, description: &str) {
         });
 }
 
-/// `GET /api/v1/events` answers a stream of server-sent events, which OpenAPI 3.1 can only call
-/// a string. The events themselves are described as OpenAPI 3.2 does (`itemSchema`), under
-/// `x-itemSchema`. The frames are those `events::stream_events` writes.
+/// `GET /api/v1/events` answers a stream of server-sent events. Before OpenAPI 3.2 (which adds
+/// `itemSchema`), the `schema` of a `text/event-stream` describes each event, as tools such as
+/// Schemathesis read it: an object of the event's fields (`event`, `data`, `retry`), `data` being
+/// the JSON text. The frames are those `events::stream_events` writes.
 #[derive(Debug)]
 struct EventStream;
 
@@ -200,46 +201,58 @@ impl Modify for EventStream {
         else {
             return;
         };
-        let body = ObjectBuilder::new()
-            .schema_type(Type::String)
+        let name = |name: &'static str| ObjectBuilder::new().schema_type(Type::String).enum_values(Some([name]));
+        let ready = ObjectBuilder::new()
+            .title(Some("ready"))
             .description(Some(
-                "Server-sent events (text/event-stream), UTF-8, one blank line after each: `retry: 5000` and \
-                 `event: ready` with `data: {}` first; then `event: changes` with `data: {\"class_ids\": [...]}` \
-                 (a ChangesEvent) after each committed batch the caller may see; a `: keepalive` comment line after \
-                 20 s without an event. The stream has no end of its own.",
+                "Sent once, first: the stream is open. Reconnect after `retry` ms if it drops.",
             ))
-            .examples([json!(format!(
-                "{}{}event: changes\ndata: {{\"class_ids\":[\"0b7e2d1c-4f3a-4c55-9d7e-2a1b3c4d5e6f\"]}}\n\n",
-                events::READY_FRAME,
-                events::KEEPALIVE_FRAME
-            ))]);
-        let json_data =
-            |schema: Value| json!({"type": "string", "contentMediaType": "application/json", "contentSchema": schema});
-        let event = json!({
-            "type": "object",
-            "description": "One event of the stream, as OpenAPI 3.2 describes server-sent events",
-            "oneOf": [
-                {
-                    "properties": {
-                        "event": {"const": "ready"},
-                        "data": json_data(json!({"type": "object", "maxProperties": 0})),
-                        "retry": {"const": 5000},
-                    },
-                    "required": ["event", "data"],
-                },
-                {
-                    "properties": {
-                        "event": {"const": "changes"},
-                        "data": json_data(json!({"$ref": "#/components/schemas/ChangesEvent"})),
-                    },
-                    "required": ["event", "data"],
-                },
-            ],
-        });
-        let mut stream = Content::new(Some(body));
-        stream.extensions = Some(Extensions::from_iter([("x-itemSchema", event)]));
+            .property("event", name("ready"))
+            .property("data", name("{}").content_media_type("application/json"))
+            .property(
+                "retry",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .enum_values(Some([5000])),
+            )
+            .required("event")
+            .required("data");
+        let changes_data = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/json")
+            .description(Some(
+                "A ChangesEvent as JSON: `{\"class_ids\": [...]}`, or `{}` when the server missed which",
+            ))
+            .examples([
+                json!("{\"class_ids\":[\"0b7e2d1c-4f3a-4c55-9d7e-2a1b3c4d5e6f\"]}"),
+                json!("{}"),
+            ])
+            // utoipa has no builder for `contentSchema` (JSON Schema 2020-12, an annotation).
+            .extensions(Some(Extensions::from_iter([(
+                "contentSchema",
+                json!({"$ref": "#/components/schemas/ChangesEvent"}),
+            )])));
+        let changes = ObjectBuilder::new()
+            .title(Some("changes"))
+            .description(Some(
+                "Sent after each committed batch of changes the caller may see: pull them with your cursor",
+            ))
+            .property("event", name("changes"))
+            .property("data", changes_data)
+            .required("event")
+            .required("data");
+        let event = OneOfBuilder::new()
+            .description(Some(format!(
+                "One event of the stream (UTF-8, a blank line after each; the stream has no end of its own). Between \
+                 events, after {} s of quiet, the server sends a `{}` comment line, which is not an event.",
+                events::KEEPALIVE.as_secs(),
+                events::KEEPALIVE_FRAME.trim_end()
+            )))
+            .item(ready)
+            .item(changes);
         ok.content.clear();
-        ok.content.insert("text/event-stream".to_owned(), stream);
+        ok.content
+            .insert("text/event-stream".to_owned(), Content::new(Some(event)));
     }
 }
 
@@ -280,6 +293,36 @@ fn change_value_schema() -> Object {
              `submitted`: true or false",
         ))
         .examples([json!("present"), json!(5), json!(null), json!(true)])
+        .build()
+}
+
+/// A UUID in a request. JSON Schema takes `format` as a note, not a rule, so a generator may send
+/// any string for `format: uuid`; the pattern says what the server reads.
+const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+fn uuid_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+        .pattern(Some(UUID_PATTERN))
+}
+
+fn op_id_schema() -> Object {
+    uuid_schema()
+        .description(Some(
+            "The idempotency key: pushing the same op again is answered `duplicate`.",
+        ))
+        .build()
+}
+
+fn class_id_schema() -> Object {
+    uuid_schema().build()
+}
+
+fn student_id_schema() -> Object {
+    uuid_schema()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some("Absent or null for `submitted`, required for the other fields."))
         .build()
 }
 
@@ -433,13 +476,14 @@ pub struct RosterDoc {
 #[derive(Debug, ToSchema)]
 #[schema(as = Op)]
 pub struct OpDoc {
-    /// The idempotency key: pushing the same op again is answered `duplicate`.
+    #[schema(schema_with = op_id_schema)]
     op_id: Uuid,
     /// `<wall ms, 13 digits>-<counter, 4 hex>-<node, 16 hex>`; any other text rejects the op
     /// (VALIDATION, MALFORMED_HLC).
     #[schema(example = "1763719200000-0000-9f2c4a1b7d3e5f60")]
     hlc: String,
     device_time: DateTime<Utc>,
+    #[schema(schema_with = class_id_schema)]
     class_id: Uuid,
     /// `YYYY-MM-DD`; anything else rejects the op (VALIDATION, INVALID_DATE).
     #[schema(example = "2026-11-20")]
@@ -447,7 +491,7 @@ pub struct OpDoc {
     /// 1 to 16; any other number rejects the op (VALIDATION, PERIOD_OUT_OF_RANGE).
     #[schema(example = 1)]
     period: i64,
-    /// Absent or null for `submitted`, required for the other fields.
+    #[schema(schema_with = student_id_schema, required = false)]
     student_id: Option<Uuid>,
     /// status, minutes_late, note or submitted; any other name rejects the op (VALIDATION, UNKNOWN_FIELD).
     #[schema(example = "status")]

@@ -12,7 +12,7 @@ mod common;
 
 use common::{Classes, Device, Reply, TestServer, school_day};
 use reqwest::StatusCode;
-use reqwest::header::{ALLOW, CONTENT_TYPE, COOKIE};
+use reqwest::header::{ALLOW, CONTENT_TYPE, COOKIE, HeaderMap};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -46,17 +46,52 @@ impl Document {
     /// Checks one answer to `method template` (the path as the document spells it).
     fn check(&self, method: &str, template: &str, reply: &Reply) {
         let what = format!("{method} {template} answered {}", reply.status);
+        let Some((media_type, described)) = self.described(method, template, reply.status, &reply.headers) else {
+            assert_eq!(
+                reply.body,
+                Value::Null,
+                "{what} with a body the document does not describe"
+            );
+            return;
+        };
+        if media_type == "application/json" {
+            self.validate(&described["schema"], &reply.body, &what);
+        }
+        self.checked.set(self.checked.get() + 1);
+    }
+
+    /// Checks the events of an event stream (each as its fields, `data` as text) against the
+    /// schema documented for them.
+    fn check_events(&self, template: &str, headers: &HeaderMap, events: &[Value]) {
+        let what = format!("GET {template} sent an event");
+        let (media_type, described) = self.described("GET", template, StatusCode::OK, headers).unwrap();
+        assert_eq!(media_type, "text/event-stream");
+        for event in events {
+            self.validate(&described["schema"], event, &what);
+        }
+        self.checked.set(self.checked.get() + 1);
+    }
+
+    /// The documented media type of an answer, after checking that its status is documented and
+    /// it carries the headers documented for it; `None` when the document describes no body.
+    fn described(
+        &self,
+        method: &str,
+        template: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Option<(String, &Value)> {
+        let what = format!("{method} {template} answered {status}");
         let operation = &self.doc["paths"][template][method.to_lowercase()];
         assert!(operation.is_object(), "{what}, but the document has no such operation");
-        let response = &operation["responses"][reply.status.as_str()];
+        let response = &operation["responses"][status.as_str()];
         assert!(
             response.is_object(),
             "{what}, a status the document does not list for it: {:?}",
             operation["responses"].as_object().unwrap().keys().collect::<Vec<_>>()
         );
         for (name, header) in response["headers"].as_object().into_iter().flatten() {
-            let value = reply
-                .headers
+            let value = headers
                 .get(name.as_str())
                 .unwrap_or_else(|| panic!("{what} without its documented header {name}"));
             self.validate(
@@ -65,16 +100,8 @@ impl Document {
                 &format!("{what}: header {name}"),
             );
         }
-        let Some(content) = response["content"].as_object() else {
-            assert_eq!(
-                reply.body,
-                Value::Null,
-                "{what} with a body the document does not describe"
-            );
-            return;
-        };
-        let media_type = reply
-            .headers
+        let content = response["content"].as_object()?;
+        let media_type = headers
             .get(CONTENT_TYPE)
             .map(|value| value.to_str().unwrap().split(';').next().unwrap().trim().to_owned())
             .unwrap_or_else(|| panic!("{what} without a Content-Type"));
@@ -84,10 +111,7 @@ impl Document {
                 content.keys().collect::<Vec<_>>()
             );
         };
-        if media_type == "application/json" {
-            self.validate(&described["schema"], &reply.body, &what);
-        }
-        self.checked.set(self.checked.get() + 1);
+        Some((media_type, described))
     }
 
     /// Checks a 405: the path is documented, the method is not, `Allow` names exactly the
@@ -170,6 +194,37 @@ async fn send(request: reqwest::RequestBuilder) -> Reply {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     Reply { status, headers, body }
+}
+
+/// Reads an event stream until at least one event is complete; returns the complete events, each
+/// as its fields (`event`, `data`, `retry`), as a client's parser gives them. Comment lines are
+/// not events.
+async fn next_events(stream: &mut reqwest::Response) -> Vec<Value> {
+    let mut text = String::new();
+    loop {
+        let chunk = stream.chunk().await.unwrap().expect("the stream ended");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        let Some(end) = text.rfind("\n\n") else { continue };
+        let events: Vec<Value> = text[..end]
+            .split("\n\n")
+            .filter_map(|block| {
+                let mut event = serde_json::Map::new();
+                for line in block.lines().filter(|line| !line.starts_with(':')) {
+                    let (field, value) = line.split_once(": ").unwrap_or((line, ""));
+                    let value = match field {
+                        "retry" => json!(value.parse::<u64>().unwrap()),
+                        _ => json!(value),
+                    };
+                    event.insert(field.to_owned(), value);
+                }
+                (!event.is_empty()).then_some(Value::Object(event))
+            })
+            .collect();
+        if !events.is_empty() {
+            return events;
+        }
+        text.drain(..end + 2);
+    }
 }
 
 async fn every_answer_is_one_the_document_describes(server: &TestServer) {
@@ -313,8 +368,36 @@ async fn every_answer_is_one_the_document_describes(server: &TestServer) {
     }
     doc.check("GET", pull, &server.call("GET", pull, None, None).await);
 
-    // Events: refused without a good token (the stream itself is checked in web.rs).
+    // Events: the stream's `ready`, then the `changes` a push brings; refused without a good token.
     let events = "/api/v1/events";
+    let mut stream = server
+        .http
+        .get(server.url(events))
+        .bearer_auth(&teacher.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let headers = stream.headers().clone();
+    let ready = next_events(&mut stream).await;
+    assert_eq!(ready[0]["event"], "ready", "{ready:?}");
+    doc.check_events(events, &headers, &ready);
+    let mark = device.mark(class, &day, 4, students[0], "absent");
+    assert_eq!(
+        server.push(&teacher.token, device.id, &[mark]).await.outcomes(),
+        ["applied"]
+    );
+    let changes = next_events(&mut stream).await;
+    assert_eq!(changes[0]["event"], "changes", "{changes:?}");
+    doc.check_events(events, &headers, &changes);
+    let data: Value = serde_json::from_str(changes[0]["data"].as_str().unwrap()).unwrap();
+    doc.validate(
+        &json!({"$ref": "#/components/schemas/ChangesEvent"}),
+        &data,
+        "a changes event's data",
+    );
+    assert_eq!(data["class_ids"], json!([class]));
+    drop(stream);
     doc.check("GET", events, &server.call("GET", events, None, None).await);
     doc.check(
         "GET",
