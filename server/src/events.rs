@@ -2,6 +2,10 @@
 //! caller may see, so open screens pull at once instead of polling. A notice carries no marks;
 //! the client pulls them with its cursor, which is what keeps it gap-free.
 //!
+//! The server lets go of a stream as soon as its client closes the connection (see
+//! `h1_allow_half_closed` in lib.rs), not at the next keep-alive write; [`EventHub::open_streams`]
+//! counts the streams it holds.
+//!
 //! Notices come from this server's own writer. With several servers on one PostgreSQL database a
 //! screen hears only the pushes that reached its server; its periodic pull covers the rest.
 
@@ -22,7 +26,11 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 /// A comment line this often keeps proxies from closing an idle stream.
-const KEEPALIVE: Duration = Duration::from_secs(20);
+pub const KEEPALIVE: Duration = Duration::from_secs(20);
+/// The first frame of every stream: reconnect after 5 s if it drops; the stream is ready.
+const READY_FRAME: &str = "retry: 5000\nevent: ready\ndata: {}\n\n";
+/// The frame sent after [`KEEPALIVE`] without an event: a comment, which clients ignore.
+pub const KEEPALIVE_FRAME: &str = ": keepalive\n\n";
 
 /// Some changes were committed in these classes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,6 +45,8 @@ pub struct ChangeNotice {
 pub struct EventHub {
     notices: broadcast::Sender<Arc<ChangeNotice>>,
     closing: Arc<watch::Sender<bool>>,
+    /// How many streams are open now. Each holds a socket and a task until its client has gone.
+    open: Arc<watch::Sender<usize>>,
 }
 
 impl Default for EventHub {
@@ -44,6 +54,7 @@ impl Default for EventHub {
         EventHub {
             notices: broadcast::channel(1024).0,
             closing: Arc::new(watch::channel(false).0),
+            open: Arc::new(watch::channel(0).0),
         }
     }
 }
@@ -58,9 +69,34 @@ impl EventHub {
     pub fn close(&self) {
         self.closing.send_replace(true);
     }
+
+    /// The number of open streams, to read now or to wait on (`wait_for`, `changed`). A stream
+    /// counts until the server has let go of it: its client went away, or the server stops.
+    pub fn open_streams(&self) -> watch::Receiver<usize> {
+        self.open.subscribe()
+    }
+}
+
+/// Counts one stream as open for as long as it lives.
+struct OpenStream(Arc<watch::Sender<usize>>);
+
+impl OpenStream {
+    fn new(hub: &EventHub) -> OpenStream {
+        hub.open.send_modify(|open| *open += 1);
+        tracing::debug!(open = *hub.open.borrow(), "event stream opened");
+        OpenStream(hub.open.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.send_modify(|open| *open = open.saturating_sub(1));
+        tracing::debug!(open = *self.0.borrow(), "event stream closed");
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// The access token, for `EventSource`, which cannot send an Authorization header. Prefer
     /// the header where the client can set it.
@@ -91,8 +127,11 @@ impl Audience {
     tag = "sync",
     params(EventsQuery),
     responses(
-        (status = 200, description = "A text/event-stream: `ready` once, then a `changes` event with `{\"class_ids\": [...]}` after each committed batch the caller may see", content_type = "text/event-stream", body = String),
-        (status = 401, description = "No or bad token", body = crate::openapi::ErrorBodyDoc),
+        (status = 200, description = "A stream of server-sent events that lasts until the client or the server closes it: \
+            `ready` with data `{}` once, then `changes` with data `{\"class_ids\": [...]}` after each committed batch \
+            the caller may see (`{}` when some were missed: pull anyway), and a `: keepalive` comment after 20 s of quiet. \
+            It carries no marks: pull them with your cursor.", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]
@@ -129,12 +168,11 @@ pub async fn stream_events(
     };
     let notices = state.events.notices.subscribe();
     let closing = state.events.closing.subscribe();
-    let hello = futures_util::stream::once(async {
-        Ok::<_, AppError>(Bytes::from_static(b"retry: 5000\nevent: ready\ndata: {}\n\n"))
-    });
+    let open = OpenStream::new(&state.events);
+    let hello = futures_util::stream::once(async { Ok::<_, AppError>(Bytes::from_static(READY_FRAME.as_bytes())) });
     let updates = futures_util::stream::unfold(
-        (notices, closing, audience),
-        |(mut notices, mut closing, audience)| async move {
+        (notices, closing, audience, open),
+        |(mut notices, mut closing, audience, open)| async move {
             loop {
                 if *closing.borrow() {
                     return None;
@@ -150,16 +188,19 @@ pub async fn stream_events(
                         Err(broadcast::error::RecvError::Lagged(_)) => "event: changes\ndata: {}\n\n".to_owned(),
                         Err(broadcast::error::RecvError::Closed) => return None,
                     },
-                    _ = tokio::time::sleep(KEEPALIVE) => ": keepalive\n\n".to_owned(),
+                    _ = tokio::time::sleep(KEEPALIVE) => KEEPALIVE_FRAME.to_owned(),
                     _ = closing.changed() => return None,
                 };
-                return Some((Ok::<_, AppError>(Bytes::from(frame)), (notices, closing, audience)));
+                return Some((
+                    Ok::<_, AppError>(Bytes::from(frame)),
+                    (notices, closing, audience, open),
+                ));
             }
         },
     );
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
         // Not compressed: the Compress middleware would hold the notices back in its buffer, and a browser (which
         // always accepts gzip) would hear nothing until the stream ended.

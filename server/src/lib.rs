@@ -34,8 +34,11 @@ use crate::events::EventHub;
 use crate::settings::Settings;
 use crate::state::{AppState, ServerClock};
 use crate::writer::{PushWriter, WriterContext, WriterThread};
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web as aw};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpMessage, HttpRequest, HttpServer, Resource, Route, mime, web as aw};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,24 +62,94 @@ pub const ROUTES: &[&str] = &[
 const SMALL_JSON_LIMIT: usize = 64 * 1024;
 
 /// Registers every route.
+///
+/// Each API path is an [`endpoint`], so a method it does not take answers 405 with `Allow`,
+/// not 404. No answer under `/api/` may be kept by a cache (`no-store`).
 pub fn config(cfg: &mut aw::ServiceConfig) {
     cfg.service(
-        aw::scope("/api/v1")
-            .route("/auth/login", aw::post().to(auth::login_user))
-            .route("/auth/refresh", aw::post().to(auth::refresh_session))
-            .route("/auth/logout", aw::post().to(auth::logout_session))
-            .route("/roster", aw::get().to(roster::get_roster))
-            .route("/sync/push", aw::post().to(sync::push_ops))
-            .route("/sync/pull", aw::get().to(sync::pull_changes))
-            .route("/events", aw::get().to(events::stream_events))
-            .route("/admin/locks", aw::post().to(locks::create_lock))
-            .route("/admin/locks", aw::get().to(locks::list_locks))
-            .route("/admin/locks/{id}/reopen", aw::post().to(locks::reopen_lock)),
+        aw::scope("/api")
+            // Rosters and marks are about children: no browser or proxy cache may keep a copy.
+            // A handler that sets its own Cache-Control keeps it.
+            .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
+            .service(
+                aw::scope("/v1")
+                    .service(endpoint(
+                        "/auth/login",
+                        [(Method::POST, json_body(aw::to(auth::login_user)))],
+                    ))
+                    .service(endpoint(
+                        "/auth/refresh",
+                        [(Method::POST, aw::to(auth::refresh_session))],
+                    ))
+                    .service(endpoint("/auth/logout", [(Method::POST, aw::to(auth::logout_session))]))
+                    .service(endpoint("/roster", [(Method::GET, aw::to(roster::get_roster))]))
+                    .service(endpoint(
+                        "/sync/push",
+                        [(Method::POST, json_body(aw::to(sync::push_ops)))],
+                    ))
+                    .service(endpoint("/sync/pull", [(Method::GET, aw::to(sync::pull_changes))]))
+                    .service(endpoint("/events", [(Method::GET, aw::to(events::stream_events))]))
+                    .service(endpoint(
+                        "/admin/locks",
+                        [
+                            (Method::GET, aw::to(locks::list_locks)),
+                            (Method::POST, json_body(aw::to(locks::create_lock))),
+                        ],
+                    ))
+                    .service(endpoint(
+                        "/admin/locks/{id}/reopen",
+                        [(Method::POST, json_body(aw::to(locks::reopen_lock)))],
+                    )),
+            )
+            .service(endpoint("/openapi.json", [(Method::GET, aw::to(openapi::get_openapi))])),
     )
-    .route("/api/openapi.json", aw::get().to(openapi::get_openapi))
-    .route("/healthz", aw::get().to(web::get_health))
+    .service(endpoint("/healthz", [(Method::GET, aw::to(web::get_health))]))
     .route("/", aw::get().to(web::get_asset))
     .route("/{path:.*}", aw::get().to(web::get_asset));
+}
+
+/// One path of the API with a route per method it takes. Any other method gets 405 with `Allow`
+/// and the API's error body: a route added with `.route()` would send it on to the app's 404, as
+/// if the path did not exist, and a bare resource answers an empty 405.
+fn endpoint<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+    let allowed: Arc<[Method]> = routes.iter().map(|(method, _)| method.clone()).collect();
+    let resource = routes
+        .into_iter()
+        .fold(aw::resource(path), |resource, (method, route)| {
+            resource.route(route.method(method))
+        });
+    resource.default_service(aw::to(move |req: HttpRequest| {
+        std::future::ready(web::method_not_allowed(&req, &allowed))
+    }))
+}
+
+/// Whether a request carries the Content-Type of a JSON body: `application/json`, or any
+/// `…/json` or `…+json` type, which is what actix's `Json` extractor takes. The one rule of every
+/// endpoint with a JSON body, push included (it reads its raw payload, past the extractor).
+fn is_json(req: &HttpRequest) -> bool {
+    matches!(req.mime_type(), Ok(Some(mime)) if mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+}
+
+/// The answer to a body that is not labelled JSON.
+fn not_json() -> AppError {
+    AppError::BadRequest("send the body as JSON with `Content-Type: application/json`".to_owned())
+}
+
+/// The route of an endpoint that takes a JSON body: a request whose Content-Type is not
+/// [`is_json`] is refused with [`not_json`] before the handler (and its extractors) run.
+fn json_body(route: Route) -> Route {
+    route.wrap(from_fn(require_json))
+}
+
+async fn require_json(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
+    if is_json(req.request()) {
+        Ok(next.call(req).await?.map_into_left_body())
+    } else {
+        Ok(req.error_response(not_json()).map_into_right_body())
+    }
 }
 
 /// Makes extractor errors (bad JSON, bad query, bad path) answer in the API's error format.
@@ -90,9 +163,8 @@ fn extractor_errors(cfg: &mut aw::ServiceConfig) {
                     JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
                         AppError::PayloadTooLarge(format!("this body may be at most {SMALL_JSON_LIMIT} bytes"))
                     }
-                    JsonPayloadError::ContentType => {
-                        AppError::BadRequest("send the body as JSON with `Content-Type: application/json`".to_owned())
-                    }
+                    // `json_body` refuses these first; an extractor on a route without it says the same.
+                    JsonPayloadError::ContentType => not_json(),
                     other => AppError::BadRequest(format!("the body is not what this endpoint takes: {other}")),
                 }
                 .into()
@@ -157,6 +229,11 @@ impl std::fmt::Debug for RunningServer {
 impl RunningServer {
     pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
+    }
+
+    /// The hub of the event streams, e.g. to see how many are open.
+    pub fn events(&self) -> EventHub {
+        self.stop.events.clone()
     }
 
     /// Serves until stopped, then waits for the writer to finish its last commit.
@@ -251,6 +328,12 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
             let _ = tcp.set_nodelay(true);
         }
     })
+    // A client that closes its side of the connection is gone: drop what serves it at once. With
+    // half-closes allowed (actix's default), the EOF of a closed `/api/v1/events` stream goes
+    // unheeded, and the stream and its socket live on until a keep-alive write fails, 20 to 40 s
+    // later (see events.rs). No client of ours sends a request and then half-closes to wait for
+    // the answer; browsers and proxies do not.
+    .h1_allow_half_closed(false)
     .disable_signals()
     .shutdown_timeout(shutdown_timeout.as_secs())
     .listen(listener)?

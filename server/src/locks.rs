@@ -34,6 +34,7 @@ pub struct CreateLockRequest {
     #[schema(format = Date, example = "2026-11-20")]
     pub until: String,
     /// Why, for the record (e.g. "week closed for the census").
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: String,
 }
 
@@ -41,6 +42,7 @@ pub struct CreateLockRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReopenLockRequest {
     /// Why the registers may change again.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: String,
 }
 

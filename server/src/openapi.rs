@@ -11,8 +11,15 @@
 
 use crate::{auth, events, locks, sync, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::Value;
+use rollcall_shared::protocol::{Outcome, PROTOCOL_HEADER, PROTOCOL_VERSION, Role};
+use rollcall_shared::{ErrorCode, Field, ValidationCode, VariantArray};
+use serde_json::{Value, json};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, OneOfBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
 
@@ -55,11 +62,12 @@ use uuid::Uuid;
         ChangeDoc,
         ErrorBodyDoc,
         ErrorInfoDoc,
+        ChangesEventDoc,
         locks::CreateLockRequest,
         locks::ReopenLockRequest,
         locks::LockInfo,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Conventions, &EventStream),
     tags(
         (name = "auth", description = "Sign in, refresh, sign out"),
         (name = "roster", description = "What the caller may see"),
@@ -91,6 +99,279 @@ impl Modify for BearerAuth {
     }
 }
 
+/// What holds for every operation, said once here rather than on each handler: every answer
+/// carries `Rollcall-Protocol`; a body can be malformed (400) or over its limit (413); a token can
+/// be missing or bad (401); the database can be unavailable (503).
+#[derive(Debug)]
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.request_body.is_some() {
+                    add_error(
+                        operation,
+                        "400",
+                        "The body is malformed or not sent as `application/json` (BAD_REQUEST); nothing was changed",
+                    );
+                    add_error(
+                        operation,
+                        "413",
+                        "The body is over its size limit (PAYLOAD_TOO_LARGE); nothing was changed",
+                    );
+                }
+                if operation.security.as_ref().is_some_and(|security| !security.is_empty()) {
+                    add_error(
+                        operation,
+                        "401",
+                        "No token, or one that is expired or bad (UNAUTHORIZED)",
+                    );
+                }
+                if path != "/api/openapi.json" {
+                    add_error(
+                        operation,
+                        "503",
+                        "The database is unavailable (UNAVAILABLE); nothing was changed, retry",
+                    );
+                }
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        response.headers.insert(
+                            PROTOCOL_HEADER.to_owned(),
+                            HeaderBuilder::new()
+                                .schema(
+                                    ObjectBuilder::new()
+                                        .schema_type(Type::String)
+                                        .enum_values(Some([PROTOCOL_VERSION])),
+                                )
+                                .description(Some("The sync protocol version; on every response"))
+                                .build(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Documents an error answer of an operation, unless its handler already does.
+fn add_error(operation: &mut Operation, status: &str, description: &str) {
+    operation
+        .responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .build()
+                .into()
+        });
+}
+
+/// `GET /api/v1/events` answers a stream of server-sent events. Before OpenAPI 3.2 (which adds
+/// `itemSchema`), the `schema` of a `text/event-stream` describes each event, as tools such as
+/// Schemathesis read it: an object of the event's fields (`event`, `data`, `retry`), `data` being
+/// the JSON text. The frames are those `events::stream_events` writes.
+#[derive(Debug)]
+struct EventStream;
+
+impl Modify for EventStream {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(RefOr::T(ok)) = openapi
+            .paths
+            .paths
+            .get_mut("/api/v1/events")
+            .and_then(|item| item.get.as_mut())
+            .and_then(|operation| operation.responses.responses.get_mut("200"))
+        else {
+            return;
+        };
+        let name = |name: &'static str| ObjectBuilder::new().schema_type(Type::String).enum_values(Some([name]));
+        let ready = ObjectBuilder::new()
+            .title(Some("ready"))
+            .description(Some(
+                "Sent once, first: the stream is open. Reconnect after `retry` ms if it drops.",
+            ))
+            .property("event", name("ready"))
+            .property("data", name("{}").content_media_type("application/json"))
+            .property(
+                "retry",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .enum_values(Some([5000])),
+            )
+            .required("event")
+            .required("data");
+        let changes_data = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/json")
+            .description(Some(
+                "A ChangesEvent as JSON: `{\"class_ids\": [...]}`, or `{}` when the server missed which",
+            ))
+            .examples([
+                json!("{\"class_ids\":[\"0b7e2d1c-4f3a-4c55-9d7e-2a1b3c4d5e6f\"]}"),
+                json!("{}"),
+            ])
+            // utoipa has no builder for `contentSchema` (JSON Schema 2020-12, an annotation).
+            .extensions(Some(Extensions::from_iter([(
+                "contentSchema",
+                json!({"$ref": "#/components/schemas/ChangesEvent"}),
+            )])));
+        let changes = ObjectBuilder::new()
+            .title(Some("changes"))
+            .description(Some(
+                "Sent after each committed batch of changes the caller may see: pull them with your cursor",
+            ))
+            .property("event", name("changes"))
+            .property("data", changes_data)
+            .required("event")
+            .required("data");
+        let event = OneOfBuilder::new()
+            .description(Some(format!(
+                "One event of the stream (UTF-8, a blank line after each; the stream has no end of its own). Between \
+                 events, after {} s of quiet, the server sends a `{}` comment line, which is not an event.",
+                events::KEEPALIVE.as_secs(),
+                events::KEEPALIVE_FRAME.trim_end()
+            )))
+            .item(ready)
+            .item(changes);
+        ok.content.clear();
+        ok.content
+            .insert("text/event-stream".to_owned(), Content::new(Some(event)));
+    }
+}
+
+/// The data of a `changes` event: some changes were committed in these classes; pull them.
+#[derive(Debug, ToSchema)]
+#[schema(as = ChangesEvent)]
+pub struct ChangesEventDoc {
+    /// Absent when the server cannot say which (it missed some): pull anyway.
+    #[schema(required = false)]
+    class_ids: Vec<Uuid>,
+}
+
+/// A value of an op as a request may carry it: any JSON scalar. Which ones a field takes is a
+/// rule on the op (`rejected` with VALIDATION), not on the request.
+fn op_value_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Boolean, Type::Null]))
+        .description(Some(
+            "A JSON scalar: `status` one of present, late, absent, excused; `minutes_late` an integer 0 to 600 or null; \
+             `note` a string of at most 500 characters; `submitted` true or false. A list or an object makes the push \
+             malformed (400); a scalar that the field does not take rejects the op (VALIDATION).",
+        ))
+        .examples([json!("present"), json!(5), json!(null), json!(true)])
+        .build()
+}
+
+/// A value of a change: what a valid op stored.
+fn change_value_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Integer,
+            Type::Boolean,
+            Type::Null,
+        ]))
+        .description(Some(
+            "`status`: present, late, absent or excused; `minutes_late`: 0 to 600 or null; `note`: a string; \
+             `submitted`: true or false",
+        ))
+        .examples([json!("present"), json!(5), json!(null), json!(true)])
+        .build()
+}
+
+/// A UUID in a request. JSON Schema takes `format` as a note, not a rule, so a generator may send
+/// any string for `format: uuid`; the pattern says what the server reads.
+const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+fn uuid_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+        .pattern(Some(UUID_PATTERN))
+}
+
+fn op_id_schema() -> Object {
+    uuid_schema()
+        .description(Some(
+            "The idempotency key: pushing the same op again is answered `duplicate`.",
+        ))
+        .build()
+}
+
+fn class_id_schema() -> Object {
+    uuid_schema().build()
+}
+
+fn student_id_schema() -> Object {
+    uuid_schema()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some("Absent or null for `submitted`, required for the other fields."))
+        .build()
+}
+
+/// An HLC the server sends: `<wall ms, 13 digits>-<counter, 4 hex>-<node, 16 hex>`.
+fn hlc_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[0-9]{13}-[0-9a-f]{4}-[0-9a-f]{16}$"))
+        .examples([json!("1763719200000-0000-9f2c4a1b7d3e5f60")])
+        .build()
+}
+
+/// A string that is one of a wire enum's names.
+fn names_schema(names: impl IntoIterator<Item = &'static str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(names))
+        .build()
+}
+
+fn error_code_schema() -> Object {
+    names_schema(ErrorCode::VARIANTS.iter().map(|code| code.as_str()))
+}
+
+fn validation_code_schema() -> Object {
+    names_schema(ValidationCode::VARIANTS.iter().map(|code| code.as_str()))
+}
+
+fn outcome_schema() -> Object {
+    names_schema(Outcome::VARIANTS.iter().map(|outcome| outcome.as_str()))
+}
+
+fn role_schema() -> Object {
+    names_schema(Role::VARIANTS.iter().map(|role| role.as_str()))
+}
+
+fn field_schema() -> Object {
+    names_schema(Field::VARIANTS.iter().map(|field| field.as_str()))
+}
+
+fn cursor_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(sync::CURSOR_PATTERN))
+        .description(Some("Pass back as `cursor` on the next pull"))
+        .examples([json!("4711")])
+        .build()
+}
+
 /// `GET /api/openapi.json`
 #[utoipa::path(
     get,
@@ -116,8 +397,7 @@ pub struct UserInfoDoc {
     id: Uuid,
     username: String,
     display_name: String,
-    /// `admin` or `teacher`.
-    #[schema(example = "teacher")]
+    #[schema(schema_with = role_schema)]
     role: String,
     school_id: Uuid,
 }
@@ -196,20 +476,27 @@ pub struct RosterDoc {
 #[derive(Debug, ToSchema)]
 #[schema(as = Op)]
 pub struct OpDoc {
-    /// The idempotency key: pushing the same op again is answered `duplicate`.
+    #[schema(schema_with = op_id_schema)]
     op_id: Uuid,
+    /// `<wall ms, 13 digits>-<counter, 4 hex>-<node, 16 hex>`; any other text rejects the op
+    /// (VALIDATION, MALFORMED_HLC).
     #[schema(example = "1763719200000-0000-9f2c4a1b7d3e5f60")]
     hlc: String,
     device_time: DateTime<Utc>,
+    #[schema(schema_with = class_id_schema)]
     class_id: Uuid,
+    /// `YYYY-MM-DD`; anything else rejects the op (VALIDATION, INVALID_DATE).
     #[schema(example = "2026-11-20")]
     date: String,
-    #[schema(minimum = 1, maximum = 16)]
+    /// 1 to 16; any other number rejects the op (VALIDATION, PERIOD_OUT_OF_RANGE).
+    #[schema(example = 1)]
     period: i64,
+    #[schema(schema_with = student_id_schema, required = false)]
     student_id: Option<Uuid>,
+    /// status, minutes_late, note or submitted; any other name rejects the op (VALIDATION, UNKNOWN_FIELD).
     #[schema(example = "status")]
     field: String,
-    #[schema(value_type = Object, example = json!("present"))]
+    #[schema(schema_with = op_value_schema)]
     value: Value,
 }
 
@@ -217,9 +504,10 @@ pub struct OpDoc {
 #[schema(as = PushRequest)]
 pub struct PushRequestDoc {
     /// The device's HLC node id: 16 lowercase hex digits.
-    #[schema(example = "9f2c4a1b7d3e5f60")]
+    #[schema(example = "9f2c4a1b7d3e5f60", pattern = "^[0-9a-f]{16}$")]
     device_id: String,
-    /// At most 1000.
+    /// At most 1000 (more: 413 TOO_MANY_OPS).
+    #[schema(max_items = 1000)]
     ops: Vec<OpDoc>,
 }
 
@@ -227,15 +515,19 @@ pub struct PushRequestDoc {
 #[schema(as = OpResult)]
 pub struct OpResultDoc {
     op_id: Uuid,
-    /// applied | superseded | duplicate | rejected
-    #[schema(example = "applied")]
+    #[schema(schema_with = outcome_schema)]
     outcome: String,
     /// For rejected ops: FORBIDDEN, NOT_ENROLLED, REGISTER_LOCKED or VALIDATION.
+    #[schema(schema_with = error_code_schema, required = false)]
     code: Option<String>,
-    message: Option<String>,
+    /// For rejected ops: why, for a person.
+    #[schema(required = false)]
+    message: String,
     /// For VALIDATION: which rule, e.g. NOTE_TOO_LONG.
+    #[schema(schema_with = validation_code_schema, required = false)]
     detail: Option<String>,
     /// Set when the device clock ran ahead and the op was stored under this server HLC.
+    #[schema(schema_with = hlc_schema, required = false)]
     restamped_hlc: Option<String>,
 }
 
@@ -243,22 +535,29 @@ pub struct OpResultDoc {
 #[schema(as = PushResponse)]
 pub struct PushResponseDoc {
     results: Vec<OpResultDoc>,
+    #[schema(schema_with = hlc_schema)]
     server_hlc: String,
     server_time: DateTime<Utc>,
     /// Present when the device clock runs ahead beyond the allowed drift: by how many ms.
-    clock_offset_ms: Option<i64>,
+    #[schema(required = false)]
+    clock_offset_ms: i64,
 }
 
 #[derive(Debug, ToSchema)]
 #[schema(as = Change)]
 pub struct ChangeDoc {
     class_id: Uuid,
+    #[schema(format = Date, example = "2026-11-20")]
     date: String,
+    #[schema(minimum = 1, maximum = 16)]
     period: i64,
+    /// Null for `submitted`.
     student_id: Option<Uuid>,
+    #[schema(schema_with = field_schema)]
     field: String,
-    #[schema(value_type = Object)]
+    #[schema(schema_with = change_value_schema)]
     value: Value,
+    #[schema(schema_with = hlc_schema)]
     hlc: String,
 }
 
@@ -266,10 +565,11 @@ pub struct ChangeDoc {
 #[schema(as = PullResponse)]
 pub struct PullResponseDoc {
     changes: Vec<ChangeDoc>,
-    /// Pass back as `cursor` on the next pull.
+    #[schema(schema_with = cursor_schema)]
     cursor: String,
     /// More changes are waiting: pull again at once.
     more: bool,
+    #[schema(schema_with = hlc_schema)]
     server_hlc: String,
     server_time: DateTime<Utc>,
 }
@@ -277,11 +577,13 @@ pub struct PullResponseDoc {
 #[derive(Debug, ToSchema)]
 #[schema(as = ErrorInfo)]
 pub struct ErrorInfoDoc {
-    /// A stable code, e.g. BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, PAYLOAD_TOO_LARGE, RATE_LIMITED.
+    /// A stable code: clients match on it, never on the message.
+    #[schema(schema_with = error_code_schema)]
     code: String,
     /// What happened and what to do next, for a person.
     message: String,
     /// For VALIDATION: which rule was broken.
+    #[schema(schema_with = validation_code_schema, required = false)]
     detail: Option<String>,
 }
 
@@ -340,7 +642,7 @@ mod tests {
             value: "present".into(),
         };
         let change = raw_op.validate().unwrap().change;
-        let samples: Vec<(&str, Value)> = vec![
+        let mut samples: Vec<(&str, Value)> = vec![
             (
                 "LoginRequest",
                 serde_json::to_value(LoginRequest {
@@ -468,6 +770,11 @@ mod tests {
                 .unwrap(),
             ),
         ];
+        let notice = crate::events::ChangeNotice {
+            school_id: SchoolId(id),
+            class_ids: vec![ClassId(id)],
+        };
+        samples.push(("ChangesEvent", serde_json::to_value(&notice).unwrap()));
         for (schema, sample) in samples {
             assert_eq!(documented_keys(&doc, schema), wire_keys(&sample), "schema {schema}");
         }
@@ -489,5 +796,36 @@ mod tests {
         for route in crate::ROUTES {
             assert!(paths.contains(route), "{route} is served but not documented");
         }
+    }
+
+    #[test]
+    fn the_documented_cursor_is_the_one_the_server_takes() {
+        let doc = document();
+        let parameters = doc["paths"]["/api/v1/sync/pull"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
+        assert_eq!(cursor["in"], "query");
+        assert_eq!(cursor["schema"]["pattern"], crate::sync::CURSOR_PATTERN);
+        assert_eq!(
+            doc["components"]["schemas"]["PullResponse"]["properties"]["cursor"]["pattern"],
+            crate::sync::CURSOR_PATTERN
+        );
+        let limit = parameters.iter().find(|p| p["name"] == "limit").unwrap();
+        assert_eq!(
+            (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+            (&json!(1), &json!(1000))
+        );
+    }
+
+    #[test]
+    fn the_events_token_is_a_query_parameter() {
+        let doc = document();
+        let parameters = doc["paths"]["/api/v1/events"]["get"]["parameters"].as_array().unwrap();
+        assert_eq!(parameters.len(), 1);
+        assert_eq!(
+            (&parameters[0]["name"], &parameters[0]["in"]),
+            (&json!("access_token"), &json!("query"))
+        );
     }
 }

@@ -34,7 +34,7 @@ const DRAIN_LIMIT: usize = 4 * MAX_PUSH_BYTES;
     request_body = crate::openapi::PushRequestDoc,
     responses(
         (status = 200, description = "Every op's outcome, in request order. Sent only after the ops are durable.", body = crate::openapi::PushResponseDoc),
-        (status = 400, description = "Not a well-formed push (BAD_REQUEST); nothing was applied", body = crate::openapi::ErrorBodyDoc),
+        (status = 400, description = "Not a well-formed push, or not sent as `application/json` (BAD_REQUEST); nothing was applied", body = crate::openapi::ErrorBodyDoc),
         (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
         (status = 413, description = "Body over 1 MiB (PAYLOAD_TOO_LARGE) or more than 1000 ops (TOO_MANY_OPS); nothing was applied", body = crate::openapi::ErrorBodyDoc),
         (status = 503, description = "The database is unavailable (UNAVAILABLE); nothing was applied, retry", body = crate::openapi::ErrorBodyDoc),
@@ -86,26 +86,55 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
     Ok(body)
 }
 
-/// Cursor text: opaque to clients, so its form can change without breaking them.
+/// What a cursor looks like: the feed position of the last change pulled, in decimal. The
+/// document shows this pattern, and the server takes every cursor that matches it.
+pub const CURSOR_PATTERN: &str = "^[0-9]{1,18}$";
+
+/// Cursor text: the feed position in decimal (see [`CURSOR_PATTERN`]). Clients pass it back as
+/// they got it.
 fn encode_cursor(seq: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1:{seq}"))
+    seq.to_string()
 }
 
+/// The feed position after which to pull: 0 without a cursor. Also takes the base64 `v1:<seq>`
+/// cursors of earlier servers, so a tablet that saved one before an upgrade keeps pulling from
+/// where it was.
 fn decode_cursor(cursor: Option<&str>) -> Result<i64, AppError> {
-    let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+    let Some(cursor) = cursor else {
         return Ok(0);
     };
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("v1:").and_then(|seq| seq.parse::<i64>().ok()))
-        .filter(|seq| *seq >= 0)
-        .ok_or_else(|| {
-            AppError::BadRequest(
-                "the cursor is not one this server gave out; pull without a cursor to start over".to_owned(),
-            )
-        })
+    let decimal = || {
+        (1..=18)
+            .contains(&cursor.len())
+            .then_some(cursor)
+            .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<i64>().ok())
+    };
+    let legacy = || {
+        URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| text.strip_prefix("v1:").and_then(|seq| seq.parse::<i64>().ok()))
+            .filter(|seq| *seq >= 0)
+    };
+    decimal().or_else(legacy).ok_or_else(|| {
+        AppError::BadRequest(
+            "the cursor is not one this server gave out; pull without a cursor to start over".to_owned(),
+        )
+    })
+}
+
+/// The number of changes to pull: [`DEFAULT_PULL_LIMIT`] when absent, else 1 to
+/// [`MAX_PULL_LIMIT`]. Anything else is refused, not clamped, as the document says.
+fn pull_limit(limit: Option<u32>) -> Result<u32, AppError> {
+    match limit {
+        None => Ok(DEFAULT_PULL_LIMIT),
+        Some(limit) if (1..=MAX_PULL_LIMIT).contains(&limit) => Ok(limit),
+        Some(limit) => Err(AppError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PULL_LIMIT}, not {limit}"
+        ))),
+    }
 }
 
 #[derive(Debug, Queryable, Selectable)]
@@ -148,12 +177,14 @@ impl FeedRow {
     path = "/api/v1/sync/pull",
     tag = "sync",
     params(
-        ("cursor" = Option<String>, Query, description = "Opaque; the `cursor` of the previous pull, absent on the first"),
-        ("limit" = Option<u32>, Query, description = "Most changes to return, 1 to 1000 (default 500)"),
+        ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,18}$", example = "4711",
+            description = "The `cursor` of the previous pull, as it came; absent on the first pull"),
+        ("limit" = Option<i32>, Query, minimum = 1, maximum = 1000,
+            description = "Most changes to return (default 500); anything else is refused"),
     ),
     responses(
         (status = 200, description = "Changes after the cursor that the caller may see, in commit order. No change is ever skipped.", body = crate::openapi::PullResponseDoc),
-        (status = 400, description = "Bad cursor or limit (BAD_REQUEST)", body = crate::openapi::ErrorBodyDoc),
+        (status = 400, description = "A cursor this server did not give out, or a limit outside 1 to 1000 (BAD_REQUEST)", body = crate::openapi::ErrorBodyDoc),
         (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
     ),
     security(("bearer" = []))
@@ -164,11 +195,7 @@ pub async fn pull_changes(
     query: web::Query<PullQuery>,
 ) -> Result<web::Json<PullResponse>, AppError> {
     let after = decode_cursor(query.cursor.as_deref())?;
-    let limit = match query.limit {
-        None => DEFAULT_PULL_LIMIT,
-        Some(0) => return Err(AppError::BadRequest("limit must be at least 1".to_owned())),
-        Some(limit) => limit.min(MAX_PULL_LIMIT),
-    };
+    let limit = pull_limit(query.limit)?;
     let mut rows = state
         .db
         .run(move |conn| {
@@ -211,17 +238,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_round_trip_and_foreign_ones_are_refused() {
+    fn cursors_are_decimal_feed_positions_and_old_ones_still_work() {
+        assert_eq!(encode_cursor(42), "42");
         assert_eq!(decode_cursor(Some(&encode_cursor(42))).unwrap(), 42);
+        assert_eq!(decode_cursor(Some(&encode_cursor(0))).unwrap(), 0);
         assert_eq!(decode_cursor(None).unwrap(), 0);
-        assert_eq!(decode_cursor(Some("")).unwrap(), 0);
+        // Every value of the documented pattern is taken, leading zeros and the largest too.
+        assert_eq!(decode_cursor(Some("007")).unwrap(), 7);
+        assert_eq!(
+            decode_cursor(Some("999999999999999999")).unwrap(),
+            999_999_999_999_999_999
+        );
+        // What earlier servers gave out.
+        assert_eq!(decode_cursor(Some(&URL_SAFE_NO_PAD.encode("v1:42"))).unwrap(), 42);
         for bad in [
-            "42",
+            "",
+            "-3",
+            "+3",
+            " 3",
+            "1234567890123456789",
             "!!",
+            "v1:3",
             &URL_SAFE_NO_PAD.encode("v1:-3"),
             &URL_SAFE_NO_PAD.encode("v2:3"),
         ] {
-            assert!(decode_cursor(Some(bad)).is_err(), "{bad}");
+            assert!(decode_cursor(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_pull_limit_is_one_to_a_thousand_and_nothing_else() {
+        assert_eq!(pull_limit(None).unwrap(), DEFAULT_PULL_LIMIT);
+        assert_eq!(pull_limit(Some(1)).unwrap(), 1);
+        assert_eq!(pull_limit(Some(1000)).unwrap(), 1000);
+        for bad in [0, 1001, u32::MAX] {
+            let error = pull_limit(Some(bad)).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("limit must be between 1 and 1000, not {bad}")
+            );
         }
     }
 }

@@ -6,9 +6,12 @@
 use crate::error::AppError;
 use crate::integrity::UnreadableRow;
 use crate::state::AppState;
+use actix_web::http::Method;
 use actix_web::http::header::{self, AcceptEncoding, ContentEncoding, Encoding, Header, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::connection::SimpleConnection;
+use rollcall_shared::ErrorCode;
+use rollcall_shared::protocol::{ErrorBody, ErrorInfo};
 use rust_embed::{EmbeddedFile, RustEmbed};
 use serde::Serialize;
 
@@ -144,6 +147,25 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
         req.method(),
         req.path()
     )))
+}
+
+/// A method that an API path does not take: 405, with `Allow` listing the methods it does.
+pub fn method_not_allowed(req: &HttpRequest, allowed: &[Method]) -> HttpResponse {
+    let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    HttpResponse::MethodNotAllowed()
+        .insert_header(header::Allow(allowed.to_vec()))
+        .json(ErrorBody {
+            error: ErrorInfo {
+                code: ErrorCode::MethodNotAllowed,
+                message: format!(
+                    "{} does not take {}; it takes {}",
+                    req.path(),
+                    req.method(),
+                    names.join(", ")
+                ),
+                detail: None,
+            },
+        })
 }
 
 /// Headers every response carries, errors and 404s included.

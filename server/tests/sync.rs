@@ -23,6 +23,9 @@ backend_tests!(
     pull_pages_through_every_change_without_gaps,
     concurrent_writers_never_make_a_puller_skip_a_change,
     a_writer_that_commits_late_is_not_skipped_by_a_puller,
+    push_takes_only_json_like_every_json_endpoint,
+    pull_limits_outside_one_to_a_thousand_are_refused_not_clamped,
+    cursors_are_feed_positions_and_old_ones_still_work,
 );
 
 async fn teacher1(server: &TestServer) -> (String, Classes) {
@@ -646,4 +649,142 @@ async fn a_writer_that_commits_late_is_not_skipped_by_a_puller(server: &TestServ
         .map(|c| c["period"].as_i64().unwrap())
         .collect();
     assert_eq!(periods, [1, 2], "pulled while writing: {during:?}, then: {after:?}");
+}
+
+/// Sends `body` to `path` labelled with `content_type` (none when `None`).
+async fn post_labelled(
+    server: &TestServer,
+    path: &str,
+    token: &str,
+    content_type: Option<&str>,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let mut request = server
+        .http
+        .post(server.url(path))
+        .bearer_auth(token)
+        .body(body.to_string());
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Push reads its body itself, past actix's `Json` extractor; it must still refuse what is not
+/// labelled JSON, as login and locks do, with the same answer, and apply none of it.
+async fn push_takes_only_json_like_every_json_endpoint(server: &TestServer) {
+    let (token, classes) = teacher1(server).await;
+    let admin = server.login("admin").await;
+    let class = classes.class(0);
+    let student = classes.students(class)[0];
+    let mut device = Device::new(0xc7);
+    let login = json!({"username": "teacher1", "password": common::PASSWORD});
+    let lock = json!({"from": school_day(50), "until": school_day(50), "reason": "trip"});
+    let refused = [
+        None,
+        Some("text/plain"),
+        Some("application/xml"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("not a media type"),
+    ];
+    let taken = [
+        Some("application/json"),
+        Some("application/json; charset=utf-8"),
+        Some("application/vnd.rollcall+json"),
+    ];
+    let mut refused_ops = Vec::new();
+    for content_type in refused {
+        let op = device.mark(class, &school_day(7), 2, student, "absent");
+        refused_ops.push(op.op_id);
+        let push = json!({"device_id": device.id, "ops": [op]});
+        let (push_status, push_body) = post_labelled(server, "/api/v1/sync/push", &token, content_type, &push).await;
+        let (login_status, login_body) =
+            post_labelled(server, "/api/v1/auth/login", &token, content_type, &login).await;
+        let (lock_status, lock_body) =
+            post_labelled(server, "/api/v1/admin/locks", &admin.token, content_type, &lock).await;
+        assert_eq!(push_status, StatusCode::BAD_REQUEST, "{content_type:?}: {push_body}");
+        assert_eq!(push_body["error"]["code"], "BAD_REQUEST");
+        assert_eq!(
+            push_body["error"]["message"],
+            "send the body as JSON with `Content-Type: application/json`"
+        );
+        assert_eq!(
+            (login_status, &login_body),
+            (push_status, &push_body),
+            "{content_type:?}: login"
+        );
+        assert_eq!(
+            (lock_status, &lock_body),
+            (push_status, &push_body),
+            "{content_type:?}: locks"
+        );
+    }
+    assert!(
+        server.op_log_outcomes(&refused_ops).is_empty(),
+        "a refused push was applied"
+    );
+    for content_type in taken {
+        let op = device.mark(class, &school_day(7), 3, student, "late");
+        let push = json!({"device_id": device.id, "ops": [op]});
+        let (status, body) = post_labelled(server, "/api/v1/sync/push", &token, content_type, &push).await;
+        assert_eq!(status, StatusCode::OK, "{content_type:?}: {body}");
+        let (status, body) = post_labelled(server, "/api/v1/auth/login", &token, content_type, &login).await;
+        assert_eq!(status, StatusCode::OK, "{content_type:?}: login {body}");
+    }
+}
+
+async fn pull_limits_outside_one_to_a_thousand_are_refused_not_clamped(server: &TestServer) {
+    let (token, _) = teacher1(server).await;
+    for limit in ["0", "1001", "4294967295", "4294967296", "-1", "many", ""] {
+        let reply = server.get(&format!("/api/v1/sync/pull?limit={limit}"), &token).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "limit={limit}: {:?}", reply.body);
+        assert_eq!(reply.body["error"]["code"], "BAD_REQUEST");
+    }
+    let reply = server.get("/api/v1/sync/pull?limit=1001", &token).await;
+    assert_eq!(
+        reply.body["error"]["message"],
+        "limit must be between 1 and 1000, not 1001"
+    );
+    // What the tablet sends.
+    for limit in ["1", "1000"] {
+        let reply = server.get(&format!("/api/v1/sync/pull?limit={limit}"), &token).await;
+        assert_eq!(reply.status, StatusCode::OK, "limit={limit}: {:?}", reply.body);
+    }
+}
+
+async fn cursors_are_feed_positions_and_old_ones_still_work(server: &TestServer) {
+    use base64::Engine;
+    let (token, classes) = teacher1(server).await;
+    let class = classes.class(0);
+    let students = classes.students(class);
+    let mut device = Device::new(0xc8);
+    let first = device.mark(class, &school_day(8), 1, students[0], "present");
+    server.push(&token, device.id, std::slice::from_ref(&first)).await;
+    let (_, cursor, _) = server.pull_all(&token, None, 1000).await;
+    assert!(
+        !cursor.is_empty() && cursor.len() <= 18 && cursor.bytes().all(|b| b.is_ascii_digit()),
+        "{cursor}"
+    );
+    let second = device.mark(class, &school_day(8), 1, students[1], "late");
+    server.push(&token, device.id, std::slice::from_ref(&second)).await;
+
+    // A tablet that saved a cursor from an older server (base64 of `v1:<seq>`) goes on from there.
+    let legacy = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{cursor}"));
+    for saved in [cursor.clone(), legacy] {
+        let (changes, _, _) = server.pull_all(&token, Some(saved.clone()), 1000).await;
+        assert_eq!(changes.len(), 1, "{saved}");
+        assert_eq!(changes[0]["hlc"], second.hlc, "{saved}");
+    }
+    // Every cursor of the documented form is taken, even one past the end of the feed.
+    for cursor in ["0", "000", "999999999999999999"] {
+        let reply = server.get(&format!("/api/v1/sync/pull?cursor={cursor}"), &token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{cursor}: {:?}", reply.body);
+    }
+    for cursor in ["", "-1", "1234567890123456789", "abc", "djE6LTE"] {
+        let reply = server.get(&format!("/api/v1/sync/pull?cursor={cursor}"), &token).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{cursor:?}: {:?}", reply.body);
+    }
 }

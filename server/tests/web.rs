@@ -6,7 +6,9 @@ mod common;
 
 use common::{Backend, TestServer};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::time::Duration;
 
 backend_tests!(health_answers_when_the_database_does);
 
@@ -129,7 +131,8 @@ async fn unknown_paths_get_a_json_404_with_the_protocol_header() {
     for (method, path) in [
         ("GET", "/no/such/page"),
         ("POST", "/api/v1/nothing"),
-        ("DELETE", "/api/v1/roster"),
+        ("GET", "/api/v1/roster/more"),
+        ("GET", "/api/nothing"),
     ] {
         let reply = server.call(method, path, None, None).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {path}");
@@ -167,4 +170,119 @@ async fn the_openapi_document_describes_every_endpoint_and_each_answers() {
         }
     }
     assert!(reply.body["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_a_path_does_not_take_is_405_with_allow_not_404() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let document = server.call("GET", "/api/openapi.json", None, None).await.body;
+    for route in rollcall_server::ROUTES {
+        let documented: Vec<String> = document["paths"][route]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|method| method.to_uppercase())
+            .collect();
+        let path = route.replace("{id}", &uuid::Uuid::new_v4().to_string());
+        for method in ["TRACE", "PUT", "DELETE", "PATCH", "OPTIONS", "GET", "POST"] {
+            if documented.iter().any(|taken| taken == method) {
+                continue;
+            }
+            let reply = server.call(method, &path, None, None).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {route}: {:?}",
+                reply.body
+            );
+            let mut allowed: Vec<&str> = reply.headers["allow"].to_str().unwrap().split(", ").collect();
+            allowed.sort_unstable();
+            assert_eq!(allowed, documented, "{method} {route}");
+            assert_eq!(reply.headers["rollcall-protocol"], "1", "{method} {route}");
+            assert_eq!(reply.body["error"]["code"], "METHOD_NOT_ALLOWED", "{method} {route}");
+            let message = reply.body["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(method) && message.contains(&documented.join(", ")),
+                "{message}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_answers_are_never_kept_by_a_cache() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let teacher = server.login("teacher1").await;
+    let device = json!({"device_id": "00000000000000aa", "ops": []});
+    let answers = [
+        server.get("/api/v1/roster", &teacher.token).await,
+        server.get("/api/v1/sync/pull", &teacher.token).await,
+        server.post("/api/v1/sync/push", &teacher.token, device).await,
+        server.get("/api/v1/admin/locks", &teacher.token).await,
+        server.call("GET", "/api/v1/roster", None, None).await,
+        server.call("GET", "/api/v1/events", None, None).await,
+        server.call("TRACE", "/api/v1/roster", None, None).await,
+        server.call("GET", "/api/v1/nothing", None, None).await,
+        server.call("GET", "/api/openapi.json", None, None).await,
+        server
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": "teacher1", "password": common::PASSWORD})),
+            )
+            .await,
+    ];
+    for reply in answers {
+        assert_eq!(
+            reply.headers["cache-control"], "no-store",
+            "{} {:?}",
+            reply.status, reply.body
+        );
+    }
+    // The web app's files are revalidated, not refused to caches: the service worker keeps them.
+    let page = server.call("GET", "/", None, None).await;
+    assert_eq!(page.headers["cache-control"], "no-cache");
+}
+
+/// A tablet that closes its event stream (the app is closed, the screen turns off) must not leave
+/// the server holding the stream, its task and its socket until the next keep-alive, 20 s or more
+/// later: with a few hundred tablets that adds up. The server counts its open streams; the count
+/// must drop well within one keep-alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_event_stream_is_let_go_at_once() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let teacher = server.login("teacher1").await;
+    let mut open = server.events.open_streams();
+    assert_eq!(*open.borrow(), 0);
+
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
+        teacher.token
+    )
+    .unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&received).contains("event: ready\ndata: {}\n\n") {
+        let read = stream.read(&mut buffer).expect("no `ready` event");
+        assert!(read > 0, "the stream ended before `ready`");
+        received.extend_from_slice(&buffer[..read]);
+    }
+    let head = String::from_utf8_lossy(&received).to_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert!(head.contains("\r\ncontent-type: text/event-stream\r\n"), "{head}");
+    assert!(head.contains("\r\ncache-control: no-store\r\n"), "{head}");
+    assert_eq!(*open.borrow_and_update(), 1);
+
+    drop(stream);
+    // Half the keep-alive interval: a server that only notices at its next keep-alive write
+    // (or the one after, when the first write still succeeds) fails here.
+    tokio::time::timeout(Duration::from_secs(10), open.wait_for(|open| *open == 0))
+        .await
+        .expect("the server still holds the closed stream")
+        .unwrap();
 }

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     OpIdReused,
     /// No such resource (or not one the caller may see).
     NotFound,
+    /// The path exists but does not take this method; `Allow` lists the ones it takes.
+    MethodNotAllowed,
     /// The request conflicts with existing data (e.g. a username already taken).
     Conflict,
     /// The body is over the size limit.
@@ -56,6 +58,7 @@ impl ErrorCode {
             ErrorCode::RegisterLocked => "REGISTER_LOCKED",
             ErrorCode::OpIdReused => "OP_ID_REUSED",
             ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::TooManyOps => "TOO_MANY_OPS",

@@ -69,6 +69,8 @@ pub struct TestServer {
     pub db_url: String,
     pub data_dir: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// The server's event hub, to see how many event streams it holds open.
+    pub events: rollcall_server::events::EventHub,
     /// Stops the server, and its thread; taken by the first [`TestServer::stop`].
     running: Mutex<Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>>,
     /// The database to drop afterwards (PostgreSQL only): (admin URL, name).
@@ -162,7 +164,7 @@ impl TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, started) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (ready, started) = std::sync::mpsc::channel::<Result<rollcall_server::events::EventHub, String>>();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = match rollcall_server::launch(settings, listener) {
@@ -172,7 +174,7 @@ impl TestServer {
                         return;
                     }
                 };
-                let _ = ready.send(Ok(()));
+                let _ = ready.send(Ok(server.events()));
                 let handle = server.stop_handle();
                 actix_web::rt::spawn(async move {
                     let _ = stopped.await;
@@ -181,7 +183,7 @@ impl TestServer {
                 let _ = server.wait().await;
             });
         });
-        started
+        let events = started
             .recv_timeout(Duration::from_secs(60))
             .expect("the server did not start")
             .unwrap_or_else(|e| panic!("the server did not start: {e}"));
@@ -198,6 +200,7 @@ impl TestServer {
                 .pool_max_idle_per_host(0)
                 .build()
                 .expect("http client"),
+            events,
             running: Mutex::new(Some((stop, thread))),
             pg_database,
         }
