@@ -56,6 +56,9 @@ pub struct AuthUser {
     pub id: UserId,
     pub school_id: SchoolId,
     pub role: Role,
+    /// The sign-in (refresh token family) the token belongs to; long-lived answers such as the
+    /// event stream check it again while they last.
+    pub session: Uuid,
 }
 
 impl AuthUser {
@@ -72,7 +75,12 @@ impl AuthUser {
             session,
         } = state.keys.verify(token)?;
         state.sessions.ensure_live(&state.db, session).await?;
-        Ok(AuthUser { id, school_id, role })
+        Ok(AuthUser {
+            id,
+            school_id,
+            role,
+            session,
+        })
     }
 
     /// The caller, from the request's `Authorization: Bearer` header.

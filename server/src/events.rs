@@ -111,12 +111,25 @@ struct Audience {
 }
 
 impl Audience {
-    fn sees(&self, notice: &ChangeNotice) -> bool {
-        notice.school_id == self.school_id
-            && self
-                .classes
-                .as_ref()
-                .is_none_or(|classes| notice.class_ids.iter().any(|id| classes.contains(id)))
+    /// The classes of `notice` this stream may hear of; `None` when there are none. A push may
+    /// touch classes of several teachers (an admin's correction): each hears only of theirs.
+    fn visible(&self, notice: &ChangeNotice) -> Option<ChangeNotice> {
+        if notice.school_id != self.school_id {
+            return None;
+        }
+        let class_ids: Vec<ClassId> = match &self.classes {
+            None => notice.class_ids.clone(),
+            Some(classes) => notice
+                .class_ids
+                .iter()
+                .copied()
+                .filter(|id| classes.contains(id))
+                .collect(),
+        };
+        (!class_ids.is_empty()).then_some(ChangeNotice {
+            school_id: notice.school_id,
+            class_ids,
+        })
     }
 }
 
@@ -166,35 +179,47 @@ pub async fn stream_events(
         school_id: user.school_id,
         classes,
     };
+    let session = user.session;
+    let state_for_stream = state.clone();
     let notices = state.events.notices.subscribe();
     let closing = state.events.closing.subscribe();
     let open = OpenStream::new(&state.events);
     let hello = futures_util::stream::once(async { Ok::<_, AppError>(Bytes::from_static(READY_FRAME.as_bytes())) });
     let updates = futures_util::stream::unfold(
         (notices, closing, audience, open),
-        |(mut notices, mut closing, audience, open)| async move {
-            loop {
-                if *closing.borrow() {
-                    return None;
+        move |(mut notices, mut closing, audience, open)| {
+            let state = state_for_stream.clone();
+            async move {
+                loop {
+                    if *closing.borrow() {
+                        return None;
+                    }
+                    let frame = tokio::select! {
+                        received = notices.recv() => match received {
+                            Ok(notice) => match audience.visible(&notice) {
+                                Some(visible) => {
+                                    let data = serde_json::to_string(&visible).unwrap_or_else(|_| "{}".to_owned());
+                                    format!("event: changes\ndata: {data}\n\n")
+                                }
+                                None => continue,
+                            },
+                            // Missed some: say "something changed" and let the client pull.
+                            Err(broadcast::error::RecvError::Lagged(_)) => "event: changes\ndata: {}\n\n".to_owned(),
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        },
+                        _ = tokio::time::sleep(KEEPALIVE) => KEEPALIVE_FRAME.to_owned(),
+                        _ = closing.changed() => return None,
+                    };
+                    // A sign-in ended (logout, a stolen refresh token) ends its open streams too, at the
+                    // next frame at the latest (the keep-alive).
+                    if state.sessions.ensure_live(&state.db, session).await.is_err() {
+                        return None;
+                    }
+                    return Some((
+                        Ok::<_, AppError>(Bytes::from(frame)),
+                        (notices, closing, audience, open),
+                    ));
                 }
-                let frame = tokio::select! {
-                    received = notices.recv() => match received {
-                        Ok(notice) if audience.sees(&notice) => {
-                            let data = serde_json::to_string(&*notice).unwrap_or_else(|_| "{}".to_owned());
-                            format!("event: changes\ndata: {data}\n\n")
-                        }
-                        Ok(_) => continue,
-                        // Missed some: say "something changed" and let the client pull.
-                        Err(broadcast::error::RecvError::Lagged(_)) => "event: changes\ndata: {}\n\n".to_owned(),
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    },
-                    _ = tokio::time::sleep(KEEPALIVE) => KEEPALIVE_FRAME.to_owned(),
-                    _ = closing.changed() => return None,
-                };
-                return Some((
-                    Ok::<_, AppError>(Bytes::from(frame)),
-                    (notices, closing, audience, open),
-                ));
             }
         },
     );

@@ -6,6 +6,7 @@
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::integrity::UnreadableRow;
 use crate::schema::{change_feed, class_teachers};
 use crate::state::AppState;
 use crate::writer::CheckedOp;
@@ -151,8 +152,9 @@ struct FeedRow {
 }
 
 impl FeedRow {
-    fn into_change(self) -> Result<Change, AppError> {
-        let corrupt = |e: String| AppError::Internal(format!("change {} in the feed is unreadable: {e}", self.seq));
+    /// The change, or what is wrong with the logged row.
+    fn into_change(self) -> Result<Change, UnreadableRow> {
+        let corrupt = |e: String| UnreadableRow::new("op_log", self.seq.to_string(), e);
         let raw = RawChange {
             class_id: self.class_id.parse().map_err(|e: uuid::Error| corrupt(e.to_string()))?,
             date: self.date.clone(),
@@ -219,10 +221,16 @@ pub async fn pull_changes(
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let cursor = encode_cursor(rows.last().map_or(after, |row| row.seq));
+    // A logged change that cannot be read is skipped and reported (see `integrity`): one bad row
+    // must not stop every tablet of the school from catching up.
     let changes = rows
         .into_iter()
-        .map(FeedRow::into_change)
-        .collect::<Result<Vec<_>, _>>()?;
+        .filter_map(|row| {
+            row.into_change()
+                .map_err(|unreadable| state.unreadable.add("pull", unreadable))
+                .ok()
+        })
+        .collect();
     let now = Utc::now();
     Ok(web::Json(PullResponse {
         changes,

@@ -21,6 +21,8 @@ backend_tests!(
     free_text_refuses_control_characters_and_messages_stay_short,
     a_forbidden_op_does_not_name_a_class_the_caller_does_not_teach,
     a_forged_log_line_in_a_username_stays_one_escaped_line,
+    an_unreadable_logged_change_is_skipped_by_pull_and_reported,
+    an_event_stream_hears_only_its_classes_and_ends_with_its_sign_in,
 );
 
 /// Teacher1's token and what they see.
@@ -460,4 +462,113 @@ async fn a_forged_log_line_in_a_username_stays_one_escaped_line(server: &TestSer
             "a forged line in the log: {line}"
         );
     }
+}
+
+async fn an_unreadable_logged_change_is_skipped_by_pull_and_reported(server: &TestServer) {
+    let (token, classes) = teacher1(server).await;
+    let class = classes.class(0);
+    let student = classes.students(class)[0];
+    let mut device = Device::new(0x5eed);
+    let first = device.mark(class, &school_day(8), 1, student, "absent");
+    assert_eq!(server.push(&token, device.id, &[first]).await.outcomes(), ["applied"]);
+    // An applied change whose value no version wrote: a hand edit gone wrong.
+    diesel::sql_query(format!(
+        "UPDATE op_log SET value = 'not json' WHERE seq = (SELECT MAX(seq) FROM op_log) AND class_id = '{class}'"
+    ))
+    .execute(&mut server.db())
+    .unwrap();
+    let second = device.mark(class, &school_day(8), 2, student, "late");
+    assert_eq!(server.push(&token, device.id, &[second]).await.outcomes(), ["applied"]);
+
+    let (changes, _, _) = server.pull_all(&token, None, 1000).await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["value"], "late");
+    let health = server.call("GET", "/healthz", None, None).await;
+    assert_eq!(health.body["status"], "degraded");
+    assert_eq!(
+        health.body["unreadable_rows"][0]["table"], "op_log",
+        "{:?}",
+        health.body
+    );
+}
+
+/// Reads an event stream until `until` holds for what arrived, or it ends; what arrived, and
+/// whether it ended. Waits at most a minute: that is a failure, not a timing.
+async fn read_events(response: &mut reqwest::Response, until: impl Fn(&str) -> bool) -> (String, bool) {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                if until(&text) {
+                    return (text, false);
+                }
+            }
+            Ok(_) => return (text, true),
+            Err(_) => panic!("nothing more on the stream within a minute; so far: {text:?}"),
+        }
+    }
+}
+
+async fn an_event_stream_hears_only_its_classes_and_ends_with_its_sign_in(server: &TestServer) {
+    let admin = server.login("admin").await.token;
+    let teacher1 = server.login("teacher1").await;
+    let mine = Classes {
+        roster: server.roster(&teacher1.token).await,
+    };
+    let teacher2 = server.login("teacher2").await.token;
+    let theirs = Classes {
+        roster: server.roster(&teacher2).await,
+    };
+    let (my_class, their_class) = (mine.class(0), theirs.class(0));
+    let mut stream = server
+        .http
+        .get(server.url(&format!("/api/v1/events?access_token={}", teacher1.token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    read_events(&mut stream, |text| text.contains("event: ready")).await;
+
+    // One admin push touching both teachers' classes: teacher1 hears only of their own.
+    let mut device = Device::new(0xad);
+    let ops = [
+        device.mark(my_class, &school_day(9), 1, mine.students(my_class)[0], "absent"),
+        device.mark(
+            their_class,
+            &school_day(9),
+            1,
+            theirs.students(their_class)[0],
+            "absent",
+        ),
+    ];
+    assert_eq!(
+        server.push(&admin, device.id, &ops).await.outcomes(),
+        ["applied", "applied"]
+    );
+    let (heard, _) = read_events(&mut stream, |text| text.contains("event: changes")).await;
+    assert!(heard.contains(&my_class.to_string()), "{heard}");
+    assert!(
+        !heard.contains(&their_class.to_string()),
+        "a teacher heard of another's class: {heard}"
+    );
+
+    // Signing out ends the open stream at its next frame.
+    let logout = server
+        .http
+        .post(server.url("/api/v1/auth/logout"))
+        .header("cookie", &teacher1.refresh_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let op = device.mark(my_class, &school_day(9), 2, mine.students(my_class)[0], "late");
+    assert_eq!(server.push(&admin, device.id, &[op]).await.outcomes(), ["applied"]);
+    let (after, ended) = read_events(&mut stream, |_| false).await;
+    assert!(ended, "the stream outlived its sign-in");
+    assert!(
+        !after.contains("event: changes"),
+        "a signed-out stream heard a change: {after}"
+    );
 }

@@ -459,6 +459,39 @@ pub fn parse_register(class_id: ClassId, date: &str, period: i64) -> Result<Regi
     })
 }
 
+/// Reads a whole number the way JSON Schema counts one: `3` and also `3.0`, which some JSON
+/// writers produce. A fraction (`3.5`) or anything but a number is a malformed push (400).
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct WholeVisitor;
+
+    impl Visitor<'_> for WholeVisitor {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_i64<E: de::Error>(self, number: i64) -> Result<i64, E> {
+            Ok(number)
+        }
+
+        fn visit_u64<E: de::Error>(self, number: u64) -> Result<i64, E> {
+            i64::try_from(number).map_err(|_| E::custom("a whole number that is far too large"))
+        }
+
+        fn visit_f64<E: de::Error>(self, number: f64) -> Result<i64, E> {
+            // Exactly representable and within i64: `as` is then exact.
+            if number.fract() == 0.0 && number.abs() < 9.0e15 {
+                Ok(number as i64)
+            } else {
+                Err(E::custom("a whole number, not a fraction"))
+            }
+        }
+    }
+
+    deserializer.deserialize_i64(WholeVisitor)
+}
+
 /// A change to the shared state: one field of one register, stamped with an HLC.
 /// It is what an op carries and what pull returns.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -474,6 +507,7 @@ pub struct Change {
 pub struct RawChange {
     pub class_id: ClassId,
     pub date: String,
+    #[serde(deserialize_with = "whole_number")]
     pub period: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub student_id: Option<StudentId>,
@@ -521,6 +555,7 @@ pub struct RawOp {
     pub device_time: DateTime<Utc>,
     pub class_id: ClassId,
     pub date: String,
+    #[serde(deserialize_with = "whole_number")]
     pub period: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub student_id: Option<StudentId>,

@@ -301,6 +301,23 @@ fn a_message_repeats_at_most_a_short_excerpt_of_a_bad_value() {
 }
 
 #[test]
+fn a_period_written_as_a_whole_float_is_that_period() {
+    let op = assert_accepted(&[("period", Some(json!(3.0)))]);
+    assert_eq!(op.change.register.period, 3);
+    assert_rejected(
+        &[("period", Some(json!(8802.0)))],
+        ValidationCode::PeriodOutOfRange,
+        "PERIOD_OUT_OF_RANGE",
+    );
+    let mut fraction = valid_op();
+    fraction.insert("period".into(), json!(2.5));
+    assert!(
+        serde_json::from_value::<RawOp>(Value::Object(fraction)).is_err(),
+        "a fraction is malformed"
+    );
+}
+
+#[test]
 fn period_must_be_1_to_16() {
     for period in [0, 17, -1, 256] {
         assert_rejected(
