@@ -219,7 +219,10 @@ fn text(value: &JsValue, name: &str) -> Result<String> {
 }
 
 fn bad_argument(what: &str, text: &str) -> ClientError {
-    ClientError::BadArgument(format!("{what} {} is not a valid id", rollcall_shared::op::quote(text)))
+    ClientError::BadArgument(format!(
+        "{what} {} is not a valid id",
+        rollcall_shared::text::quote(text)
+    ))
 }
 
 /// Parses a register's parts with `shared`'s rules.

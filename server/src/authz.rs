@@ -64,7 +64,7 @@ pub struct AuthzSnapshot {
 /// Reads one column of a row, or says what is wrong with it.
 fn parse<T: FromStr>(text: &str, what: &str) -> Result<T, String> {
     text.parse()
-        .map_err(|_| format!("bad {what} {}", rollcall_shared::op::quote(text)))
+        .map_err(|_| format!("bad {what} {}", rollcall_shared::text::quote(text)))
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {

@@ -96,7 +96,7 @@ impl LockRow {
             UnreadableRow::new(
                 "locks",
                 &self.id,
-                format!("bad {what} {}", rollcall_shared::op::quote(text)),
+                format!("bad {what} {}", rollcall_shared::text::quote(text)),
             )
         };
         let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt("time", &ms.to_string()));

@@ -6,7 +6,7 @@
 //! included, is written with its control characters escaped, however the call site formatted it
 //! (`%value` or `?value`): call sites cannot forget.
 
-use rollcall_shared::op::escape_controls;
+use rollcall_shared::text::escape_controls;
 use tracing_subscriber::field::MakeExt;
 
 /// Starts logging to stderr with `filter` (e.g. `info`, `rollcall_server=debug`).

@@ -460,7 +460,7 @@ fn wire_code<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
 /// rejected op may carry anything in its text fields, and PostgreSQL cannot store a NUL: one
 /// such op would otherwise fail its whole push, again at every retry, and stall the tablet.
 fn stored_text(sent: &str) -> String {
-    rollcall_shared::op::escape_controls(sent).into_owned()
+    rollcall_shared::text::escape_controls(sent).into_owned()
 }
 
 /// Who sent a push, as the op log stores it: formatted once per push, not once per op (the

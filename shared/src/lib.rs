@@ -8,7 +8,7 @@
 //! This crate must stay pure: no I/O, no clock reads, no randomness. Callers pass "now" in.
 //! It compiles for the host and for `wasm32-unknown-unknown`.
 //!
-//! Messages quote the values they name with [`op::quote`] (cut short, control characters
+//! Messages quote the values they name with [`text::quote`] (cut short, control characters
 //! escaped), never with `{:?}`: the tablet's module is built with Debug formatting compiled out
 //! (see `xtask/src/wasm.rs`), and there `{:?}` prints nothing.
 
@@ -21,6 +21,7 @@ pub mod op;
 pub mod protocol;
 pub mod register;
 pub mod report;
+pub mod text;
 pub mod wire_name;
 pub mod wire_time;
 

@@ -38,7 +38,7 @@ pub struct UnknownName {
 impl std::fmt::Display for UnknownName {
     /// `unknown status "sick": expected present, late, absent or excused`
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "unknown {} {}: expected ", self.what, crate::op::quote(&self.name))?;
+        write!(f, "unknown {} {}: expected ", self.what, crate::text::quote(&self.name))?;
         for (i, name) in self.expected.iter().enumerate() {
             let separator = match i {
                 0 => "",
