@@ -584,7 +584,6 @@ async fn concurrent_writers_never_make_a_puller_skip_a_change(server: &TestServe
 async fn a_writer_that_commits_late_is_not_skipped_by_a_puller(server: &TestServer) {
     use rollcall_server::db::{DbUrl, write_transaction};
     use rollcall_server::store::{OpLogRow, append_op_log};
-    use std::time::Duration;
     let admin = server.login("admin").await;
     let classes = Classes {
         roster: server.roster(&admin.token).await,
@@ -620,26 +619,33 @@ async fn a_writer_that_commits_late_is_not_skipped_by_a_puller(server: &TestServ
     let (early, late) = (row(&mut device, 1), row(&mut device, 2));
     let db_url = DbUrl::parse(Some(&server.db_url), server.data_dir.path());
 
+    // The slow writer takes its feed position, then holds its transaction open until the test
+    // has pulled; the fast one queues behind it for the write lock. Each step waits on the one
+    // before through a channel, not on the clock.
     let (placed, placed_rx) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
     let url = db_url.clone();
     let slow = std::thread::spawn(move || {
         let mut conn = url.connect().unwrap();
         write_transaction(&mut conn, |conn| {
             append_op_log(conn, &[early])?;
             placed.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(1500));
+            released.recv().unwrap();
             diesel::QueryResult::Ok(())
         })
         .unwrap();
     });
     placed_rx.recv().unwrap();
+    let (asking, asked) = std::sync::mpsc::channel();
     let url = db_url.clone();
     let fast = std::thread::spawn(move || {
         let mut conn = url.connect().unwrap();
+        asking.send(()).unwrap();
         write_transaction(&mut conn, |conn| append_op_log(conn, &[late])).unwrap();
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    asked.recv().unwrap();
     let (during, cursor, _) = server.pull_all(&admin.token, Some(start), 100).await;
+    release.send(()).unwrap();
     slow.join().unwrap();
     fast.join().unwrap();
     let (after, _, _) = server.pull_all(&admin.token, Some(cursor), 100).await;
