@@ -11,6 +11,7 @@ import {
   fieldKey,
   isoDate,
   loadClient,
+  markedLaterOn,
   op,
   openClientPage,
   resume,
@@ -126,7 +127,7 @@ test('two tablets offline mark the same student differently; both end with the l
   await a.context.setOffline(true);
   await b.context.setOffline(true);
   await call(a.page, 'mark', ...at, student, 'absent');
-  await new Promise((done) => setTimeout(done, 30));
+  await markedLaterOn(b.page, a.page);
   await call(b.page, 'mark', ...at, student, 'late');
   const offline = await call(a.page, 'syncNow');
   assert.equal(offline.ok, false);

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Api, DEMO_PASSWORD, useServerAndBrowser, waitFor } from './harness/index.mjs';
+import { Api, DEMO_PASSWORD, markedLaterOn, useServerAndBrowser, waitFor } from './harness/index.mjs';
 import {
   assertNoPageErrors,
   newTablet,
@@ -40,7 +40,7 @@ test('two tablets offline mark one student differently: the later mark wins ever
   await second.network.off();
   // The first tablet marks absent; a moment later the second marks late: the later HLC.
   await tapStatus(first.page, student.name, 'Absent');
-  await new Promise((done) => setTimeout(done, 50));
+  await markedLaterOn(second.page, first.page);
   await tapStatus(second.page, student.name, 'Late');
   assert.equal((await rowOf(first.page, student.id)).sync, 'pending');
   assert.equal((await rowOf(second.page, student.id)).sync, 'pending');

@@ -133,6 +133,16 @@ export async function waitFor(what, check, { timeoutMs = 20_000, intervalMs = 50
   }
 }
 
+/**
+ * Returns once `later`'s clock reads past what `earlier`'s read now, so that a mark made next on
+ * `later` carries the later HLC. An HLC's wall time is the device's clock (or an earlier server
+ * stamp, which is older still), so this orders two tablets' marks by an event, not by a pause.
+ */
+export async function markedLaterOn(later, earlier) {
+  const earlierNow = await earlier.evaluate(() => Date.now());
+  await later.waitForFunction((then) => Date.now() > then, earlierNow, { polling: 1 });
+}
+
 /** Saves a screenshot of `page` under tests/artifacts. */
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
