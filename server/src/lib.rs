@@ -5,35 +5,25 @@
 //! [`launch`] on `127.0.0.1:0`. Merge rules, validation and error codes come from `shared` and
 //! must not be re-implemented here: this crate stores, authorizes and serves.
 
-pub mod auth;
-pub mod authz;
+pub mod api;
 pub mod cli;
 pub mod db;
-pub mod demo;
 pub mod error;
-pub mod events;
 pub mod integrity;
-pub mod locks;
 pub mod logging;
-pub mod openapi;
-pub mod passwords;
-pub mod roster;
-pub mod schema;
+pub mod security;
 pub mod settings;
 pub mod state;
-pub mod store;
 pub mod sync;
-pub mod throttle;
-pub mod tokens;
-pub mod web;
-pub mod writer;
 
+use crate::api::events::EventHub;
+use crate::api::{auth, events, locks, openapi, roster, web_app as web};
 use crate::db::Db;
 use crate::error::AppError;
-use crate::events::EventHub;
+use crate::security::{throttle, tokens};
 use crate::settings::Settings;
 use crate::state::{AppState, ServerClock};
-use crate::writer::{PushWriter, WriterContext, WriterThread};
+use crate::sync::writer::{PushWriter, WriterContext, WriterThread};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
@@ -85,9 +75,9 @@ pub fn config(cfg: &mut aw::ServiceConfig) {
                     .service(endpoint("/roster", [(Method::GET, aw::to(roster::get_roster))]))
                     .service(endpoint(
                         "/sync/push",
-                        [(Method::POST, json_body(aw::to(sync::push_ops)))],
+                        [(Method::POST, json_body(aw::to(api::sync::push_ops)))],
                     ))
-                    .service(endpoint("/sync/pull", [(Method::GET, aw::to(sync::pull_changes))]))
+                    .service(endpoint("/sync/pull", [(Method::GET, aw::to(api::sync::pull_changes))]))
                     .service(endpoint("/events", [(Method::GET, aw::to(events::stream_events))]))
                     .service(endpoint(
                         "/admin/locks",

@@ -1,13 +1,13 @@
 //! The one piece of shared state every handler gets (`web::Data<AppState>`).
 
-use crate::auth::SessionRevocations;
+use crate::api::auth::SessionRevocations;
+use crate::api::events::EventHub;
 use crate::db::Db;
-use crate::events::EventHub;
 use crate::integrity::UnreadableRows;
+use crate::security::throttle::LoginThrottle;
+use crate::security::tokens::TokenKeys;
 use crate::settings::Settings;
-use crate::throttle::LoginThrottle;
-use crate::tokens::TokenKeys;
-use crate::writer::PushWriter;
+use crate::sync::writer::PushWriter;
 use chrono::{DateTime, Utc};
 use rollcall_shared::{Hlc, HlcClock, NodeId};
 use std::sync::Mutex;

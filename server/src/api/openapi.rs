@@ -9,7 +9,7 @@
     reason = "the …Doc twins only describe the wire for the document; nothing builds them"
 )]
 
-use crate::{auth, events, locks, sync, web};
+use crate::api::{auth, events, locks, sync, web_app as web};
 use chrono::{DateTime, NaiveDate, Utc};
 use rollcall_shared::protocol::{Outcome, PROTOCOL_HEADER, PROTOCOL_VERSION, Role};
 use rollcall_shared::{ErrorCode, Field, ValidationCode, VariantArray};
@@ -34,7 +34,7 @@ use uuid::Uuid;
         auth::login_user,
         auth::refresh_session,
         auth::logout_session,
-        crate::roster::get_roster,
+        crate::api::roster::get_roster,
         sync::push_ops,
         sync::pull_changes,
         events::stream_events,
@@ -770,7 +770,7 @@ mod tests {
                 .unwrap(),
             ),
         ];
-        let notice = crate::events::ChangeNotice {
+        let notice = crate::api::events::ChangeNotice {
             school_id: SchoolId(id),
             class_ids: vec![ClassId(id)],
         };
@@ -806,10 +806,10 @@ mod tests {
             .unwrap();
         let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
         assert_eq!(cursor["in"], "query");
-        assert_eq!(cursor["schema"]["pattern"], crate::sync::CURSOR_PATTERN);
+        assert_eq!(cursor["schema"]["pattern"], crate::api::sync::CURSOR_PATTERN);
         assert_eq!(
             doc["components"]["schemas"]["PullResponse"]["properties"]["cursor"]["pattern"],
-            crate::sync::CURSOR_PATTERN
+            crate::api::sync::CURSOR_PATTERN
         );
         let limit = parameters.iter().find(|p| p["name"] == "limit").unwrap();
         assert_eq!(

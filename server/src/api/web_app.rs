@@ -122,7 +122,7 @@ pub struct Health {
     tag = "health",
     responses(
         (status = 200, description = "The server and its database answer; `degraded` lists rows it skips", body = Health),
-        (status = 503, description = "The database does not answer (UNAVAILABLE)", body = crate::openapi::ErrorBodyDoc),
+        (status = 503, description = "The database does not answer (UNAVAILABLE)", body = crate::api::openapi::ErrorBodyDoc),
     )
 )]
 pub async fn get_health(state: web::Data<AppState>) -> Result<web::Json<Health>, AppError> {

@@ -9,9 +9,9 @@
 //! Notices come from this server's own writer. With several servers on one PostgreSQL database a
 //! screen hears only the pushes that reached its server; its periodic pull covers the rest.
 
-use crate::auth::AuthUser;
+use crate::api::auth::AuthUser;
+use crate::db::schema::class_teachers;
 use crate::error::AppError;
-use crate::schema::class_teachers;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::web::Bytes;
@@ -144,7 +144,7 @@ impl Audience {
             `ready` with data `{}` once, then `changes` with data `{\"class_ids\": [...]}` after each committed batch \
             the caller may see (`{}` when some were missed: pull anyway), and a `: keepalive` comment after 20 s of quiet. \
             It carries no marks: pull them with your cursor.", content_type = "text/event-stream", body = String),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::openapi::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]

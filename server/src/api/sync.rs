@@ -4,12 +4,12 @@
 //! group-commit writer, which validates, authorizes and merges each op. Pull reads the change
 //! feed after an opaque cursor, limited to what the caller may see.
 
-use crate::auth::AuthUser;
+use crate::api::auth::AuthUser;
+use crate::db::schema::{change_feed, class_teachers};
 use crate::error::AppError;
 use crate::integrity::UnreadableRow;
-use crate::schema::{change_feed, class_teachers};
 use crate::state::AppState;
-use crate::writer::CheckedOp;
+use crate::sync::writer::CheckedOp;
 use actix_web::web;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,13 +32,13 @@ const DRAIN_LIMIT: usize = 4 * MAX_PUSH_BYTES;
     post,
     path = "/api/v1/sync/push",
     tag = "sync",
-    request_body = crate::openapi::PushRequestDoc,
+    request_body = crate::api::openapi::PushRequestDoc,
     responses(
-        (status = 200, description = "Every op's outcome, in request order. Sent only after the ops are durable.", body = crate::openapi::PushResponseDoc),
-        (status = 400, description = "Not a well-formed push, or not sent as `application/json` (BAD_REQUEST); nothing was applied", body = crate::openapi::ErrorBodyDoc),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
-        (status = 413, description = "Body over 1 MiB (PAYLOAD_TOO_LARGE) or more than 1000 ops (TOO_MANY_OPS); nothing was applied", body = crate::openapi::ErrorBodyDoc),
-        (status = 503, description = "The database is unavailable (UNAVAILABLE); nothing was applied, retry", body = crate::openapi::ErrorBodyDoc),
+        (status = 200, description = "Every op's outcome, in request order. Sent only after the ops are durable.", body = crate::api::openapi::PushResponseDoc),
+        (status = 400, description = "Not a well-formed push, or not sent as `application/json` (BAD_REQUEST); nothing was applied", body = crate::api::openapi::ErrorBodyDoc),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::openapi::ErrorBodyDoc),
+        (status = 413, description = "Body over 1 MiB (PAYLOAD_TOO_LARGE) or more than 1000 ops (TOO_MANY_OPS); nothing was applied", body = crate::api::openapi::ErrorBodyDoc),
+        (status = 503, description = "The database is unavailable (UNAVAILABLE); nothing was applied, retry", body = crate::api::openapi::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]
@@ -185,9 +185,9 @@ impl FeedRow {
             description = "Most changes to return (default 500); anything else is refused"),
     ),
     responses(
-        (status = 200, description = "Changes after the cursor that the caller may see, in commit order. No change is ever skipped.", body = crate::openapi::PullResponseDoc),
-        (status = 400, description = "A cursor this server did not give out, or a limit outside 1 to 1000 (BAD_REQUEST)", body = crate::openapi::ErrorBodyDoc),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
+        (status = 200, description = "Changes after the cursor that the caller may see, in commit order. No change is ever skipped.", body = crate::api::openapi::PullResponseDoc),
+        (status = 400, description = "A cursor this server did not give out, or a limit outside 1 to 1000 (BAD_REQUEST)", body = crate::api::openapi::ErrorBodyDoc),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::openapi::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]

@@ -11,13 +11,13 @@
 //! token whose sign-in was ended, so logging out or a detected copy ends access at once rather
 //! than when the last access token expires.
 
+use crate::db::schema::{refresh_tokens, users};
 use crate::db::{Db, DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
-use crate::passwords;
-use crate::schema::{refresh_tokens, users};
+use crate::security::passwords;
+use crate::security::tokens::{self, RefreshSuccessors, TokenUser};
 use crate::settings::MAX_ACCESS_TOKEN_TTL;
 use crate::state::AppState;
-use crate::tokens::{self, RefreshSuccessors, TokenUser};
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -301,12 +301,12 @@ fn peer_ip(req: &HttpRequest) -> IpAddr {
     post,
     path = "/api/v1/auth/login",
     tag = "auth",
-    request_body = crate::openapi::LoginRequestDoc,
+    request_body = crate::api::openapi::LoginRequestDoc,
     responses(
-        (status = 200, description = "Signed in; the refresh token is set as an HttpOnly cookie", body = crate::openapi::LoginResponseDoc),
-        (status = 400, description = "Malformed body", body = crate::openapi::ErrorBodyDoc),
-        (status = 401, description = "Wrong username or password (INVALID_CREDENTIALS)", body = crate::openapi::ErrorBodyDoc),
-        (status = 429, description = "Too many failed attempts; see Retry-After (RATE_LIMITED)", body = crate::openapi::ErrorBodyDoc),
+        (status = 200, description = "Signed in; the refresh token is set as an HttpOnly cookie", body = crate::api::openapi::LoginResponseDoc),
+        (status = 400, description = "Malformed body", body = crate::api::openapi::ErrorBodyDoc),
+        (status = 401, description = "Wrong username or password (INVALID_CREDENTIALS)", body = crate::api::openapi::ErrorBodyDoc),
+        (status = 429, description = "Too many failed attempts; see Retry-After (RATE_LIMITED)", body = crate::api::openapi::ErrorBodyDoc),
     )
 )]
 pub async fn login_user(
@@ -388,8 +388,8 @@ pub async fn login_user(
     path = "/api/v1/auth/refresh",
     tag = "auth",
     responses(
-        (status = 200, description = "A new access token; the refresh cookie is replaced", body = crate::openapi::LoginResponseDoc),
-        (status = 401, description = "No, expired, revoked or reused refresh token (INVALID_REFRESH_TOKEN); a reused one ends the whole sign-in, unless it was swapped within the reuse grace (then its successor is returned again)", body = crate::openapi::ErrorBodyDoc),
+        (status = 200, description = "A new access token; the refresh cookie is replaced", body = crate::api::openapi::LoginResponseDoc),
+        (status = 401, description = "No, expired, revoked or reused refresh token (INVALID_REFRESH_TOKEN); a reused one ends the whole sign-in, unless it was swapped within the reuse grace (then its successor is returned again)", body = crate::api::openapi::ErrorBodyDoc),
     )
 )]
 pub async fn refresh_session(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

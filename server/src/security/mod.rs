@@ -1,0 +1,4 @@
+//! Security.
+pub mod passwords;
+pub mod throttle;
+pub mod tokens;

@@ -1,0 +1,3 @@
+//! Sync.
+pub mod authz;
+pub mod writer;
