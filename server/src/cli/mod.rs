@@ -1,8 +1,8 @@
 //! The `rollcall` command line: `serve`, `user add`, `demo`.
 
-use crate::api::auth::normalize_username;
 use crate::db::demo::{self, Seeded};
 use crate::db::schema::{schools, users};
+use crate::db::users::normalize_username;
 use crate::db::{Db, DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
 use crate::security::passwords;

@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod marks;
 pub mod schema;
+pub mod users;
 
 use crate::error::AppError;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};

@@ -10,14 +10,14 @@
 //! Each push stays atomic (see [`commit_group`]) and is answered only after the group's commit
 //! returned, i.e. once it is durable.
 
-use crate::api::auth::AuthUser;
-use crate::api::events::{ChangeNotice, EventHub};
 use crate::db::marks::{self, OpLogRow, StoredRegister};
 use crate::db::{Db, DbConnection, write_transaction};
 use crate::error::AppError;
 use crate::integrity::UnreadableRows;
-use crate::state::{ServerClock, wall_ms};
+use crate::security::AuthUser;
 use crate::sync::authz::AuthzSnapshot;
+use crate::sync::clock::{ServerClock, wall_ms};
+use crate::sync::notices::{ChangeNotice, EventHub};
 use chrono::{DateTime, Utc};
 use rollcall_shared::protocol::{OpResult, Outcome, PushResponse};
 use rollcall_shared::{

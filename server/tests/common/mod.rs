@@ -70,7 +70,7 @@ pub struct TestServer {
     pub data_dir: tempfile::TempDir,
     pub http: reqwest::Client,
     /// The server's event hub, to see how many event streams it holds open.
-    pub events: rollcall_server::api::events::EventHub,
+    pub events: rollcall_server::sync::notices::EventHub,
     /// Stops the server, and its thread; taken by the first [`TestServer::stop`].
     running: Mutex<Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>>,
     /// The database to drop afterwards (PostgreSQL only): (admin URL, name).
@@ -164,7 +164,7 @@ impl TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, started) = std::sync::mpsc::channel::<Result<rollcall_server::api::events::EventHub, String>>();
+        let (ready, started) = std::sync::mpsc::channel::<Result<rollcall_server::sync::notices::EventHub, String>>();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = match rollcall_server::launch(settings, listener) {
