@@ -1,6 +1,8 @@
 //! The `rollcall` command line: `serve`, `user add`, `demo`.
 
-use crate::db::demo::{self, Seeded};
+pub mod demo;
+
+use crate::cli::demo::Seeded;
 use crate::db::schema::{schools, users};
 use crate::db::users::normalize_username;
 use crate::db::{Db, DbConnection, now_ms, write_transaction};

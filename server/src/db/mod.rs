@@ -5,7 +5,6 @@
 //! Diesel is synchronous: every call runs on a blocking thread ([`Db::run`]) or on the push
 //! writer's own thread, never on an async worker.
 
-pub mod demo;
 pub mod marks;
 pub mod schema;
 pub mod users;

@@ -158,7 +158,7 @@ impl TestServer {
         if seed {
             let db = rollcall_server::db::Db::open(settings.db_url(), 1).expect("open the test database");
             let mut conn = db.connect().expect("connect to the test database");
-            rollcall_server::db::demo::seed(&mut conn, chrono::Utc::now().date_naive()).expect("seed the demo school");
+            rollcall_server::cli::demo::seed(&mut conn, chrono::Utc::now().date_naive()).expect("seed the demo school");
             seed_other_school(&mut conn);
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -578,7 +578,7 @@ impl Device {
 
 /// A date inside the demo school year (enrolments start on its first day).
 pub fn school_day(offset_days: i64) -> String {
-    let start = rollcall_server::db::demo::school_year_start(chrono::Utc::now().date_naive());
+    let start = rollcall_server::cli::demo::school_year_start(chrono::Utc::now().date_naive());
     (start + chrono::Duration::days(offset_days))
         .format("%Y-%m-%d")
         .to_string()
