@@ -7,7 +7,7 @@
 //!
 //! Knobs (environment): ROLLCALL_LOAD_CLIENTS (32), ROLLCALL_LOAD_BATCH (30),
 //! ROLLCALL_LOAD_SECS (10), ROLLCALL_LOAD_DB (a postgres:// URL to measure PostgreSQL instead),
-//! ROLLCALL_LOAD_SERVER_LOG (the server's log filter, e.g. `rollcall_server::writer=debug`).
+//! ROLLCALL_LOAD_SERVER_LOG (the server's log filter, e.g. `rollcall_server::sync::writer=debug`).
 
 use chrono::{Duration as Days, NaiveDate, Utc};
 use rollcall_shared::protocol::{LoginRequest, LoginResponse, Outcome, PushRequest, PushResponse, Roster};

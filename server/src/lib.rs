@@ -2,182 +2,40 @@
 //! PostgreSQL, plus the embedded web app.
 //!
 //! The binary `rollcall` is a thin wrapper around [`cli::main`]; tests start the real server with
-//! [`launch`] on `127.0.0.1:0`. Merge rules, validation and error codes come from `shared` and
+//! [`launch`] on `127.0.0.1:0`. The areas, from the top: `cli` (commands), `api` (HTTP: routes,
+//! handlers, extractors, the OpenAPI document, the web app), then, never importing `api`:
+//! `sync` (push writer, authorization snapshot, change notices, the HLC clock, pull cursors),
+//! `security` (tokens, passwords, login throttle, sign-ins) and `db` (connections, migrations,
+//! schema, one module per table family). `settings`, `error`, `integrity`, `logging` and `state`
+//! serve them all. Merge rules, validation and error codes come from `shared` and
 //! must not be re-implemented here: this crate stores, authorizes and serves.
 
-pub mod auth;
-pub mod authz;
+pub mod api;
 pub mod cli;
 pub mod db;
-pub mod demo;
 pub mod error;
-pub mod events;
 pub mod integrity;
-pub mod locks;
 pub mod logging;
-pub mod openapi;
-pub mod passwords;
-pub mod roster;
-pub mod schema;
+pub mod security;
 pub mod settings;
 pub mod state;
-pub mod store;
 pub mod sync;
-pub mod throttle;
-pub mod tokens;
-pub mod web;
-pub mod writer;
 
 use crate::db::Db;
-use crate::error::AppError;
-use crate::events::EventHub;
+use crate::integrity::UnreadableRows;
+use crate::security::sessions::SessionRevocations;
+use crate::security::throttle::LoginThrottle;
+use crate::security::tokens::TokenKeys;
 use crate::settings::Settings;
-use crate::state::{AppState, ServerClock};
-use crate::writer::{PushWriter, WriterContext, WriterThread};
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
-use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{App, HttpMessage, HttpRequest, HttpServer, Resource, Route, mime, web as aw};
+use crate::state::AppState;
+use crate::sync::clock::ServerClock;
+use crate::sync::notices::EventHub;
+use crate::sync::writer::{PushWriter, WriterContext, WriterThread};
+use actix_web::dev::ServerHandle;
+use actix_web::web;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Every path the server answers, as the OpenAPI document must list them.
-pub const ROUTES: &[&str] = &[
-    "/api/v1/auth/login",
-    "/api/v1/auth/refresh",
-    "/api/v1/auth/logout",
-    "/api/v1/roster",
-    "/api/v1/sync/push",
-    "/api/v1/sync/pull",
-    "/api/v1/events",
-    "/api/v1/admin/locks",
-    "/api/v1/admin/locks/{id}/reopen",
-    "/api/openapi.json",
-    "/healthz",
-];
-
-/// Largest JSON body of the small endpoints (login, locks); push has its own 1 MiB limit.
-const SMALL_JSON_LIMIT: usize = 64 * 1024;
-
-/// Registers every route.
-///
-/// Each API path is an [`endpoint`], so a method it does not take answers 405 with `Allow`,
-/// not 404. No answer under `/api/` may be kept by a cache (`no-store`).
-pub fn config(cfg: &mut aw::ServiceConfig) {
-    cfg.service(
-        aw::scope("/api")
-            // Rosters and marks are about children: no browser or proxy cache may keep a copy.
-            // A handler that sets its own Cache-Control keeps it.
-            .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
-            .service(
-                aw::scope("/v1")
-                    .service(endpoint(
-                        "/auth/login",
-                        [(Method::POST, json_body(aw::to(auth::login_user)))],
-                    ))
-                    .service(endpoint(
-                        "/auth/refresh",
-                        [(Method::POST, aw::to(auth::refresh_session))],
-                    ))
-                    .service(endpoint("/auth/logout", [(Method::POST, aw::to(auth::logout_session))]))
-                    .service(endpoint("/roster", [(Method::GET, aw::to(roster::get_roster))]))
-                    .service(endpoint(
-                        "/sync/push",
-                        [(Method::POST, json_body(aw::to(sync::push_ops)))],
-                    ))
-                    .service(endpoint("/sync/pull", [(Method::GET, aw::to(sync::pull_changes))]))
-                    .service(endpoint("/events", [(Method::GET, aw::to(events::stream_events))]))
-                    .service(endpoint(
-                        "/admin/locks",
-                        [
-                            (Method::GET, aw::to(locks::list_locks)),
-                            (Method::POST, json_body(aw::to(locks::create_lock))),
-                        ],
-                    ))
-                    .service(endpoint(
-                        "/admin/locks/{id}/reopen",
-                        [(Method::POST, json_body(aw::to(locks::reopen_lock)))],
-                    )),
-            )
-            .service(endpoint("/openapi.json", [(Method::GET, aw::to(openapi::get_openapi))])),
-    )
-    .service(endpoint("/healthz", [(Method::GET, aw::to(web::get_health))]))
-    .route("/", aw::get().to(web::get_asset))
-    .route("/{path:.*}", aw::get().to(web::get_asset));
-}
-
-/// One path of the API with a route per method it takes. Any other method gets 405 with `Allow`
-/// and the API's error body: a route added with `.route()` would send it on to the app's 404, as
-/// if the path did not exist, and a bare resource answers an empty 405.
-fn endpoint<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
-    let allowed: Arc<[Method]> = routes.iter().map(|(method, _)| method.clone()).collect();
-    let resource = routes
-        .into_iter()
-        .fold(aw::resource(path), |resource, (method, route)| {
-            resource.route(route.method(method))
-        });
-    resource.default_service(aw::to(move |req: HttpRequest| {
-        std::future::ready(web::method_not_allowed(&req, &allowed))
-    }))
-}
-
-/// Whether a request carries the Content-Type of a JSON body: `application/json`, or any
-/// `…/json` or `…+json` type, which is what actix's `Json` extractor takes. The one rule of every
-/// endpoint with a JSON body, push included (it reads its raw payload, past the extractor).
-fn is_json(req: &HttpRequest) -> bool {
-    matches!(req.mime_type(), Ok(Some(mime)) if mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
-}
-
-/// The answer to a body that is not labelled JSON.
-fn not_json() -> AppError {
-    AppError::BadRequest("send the body as JSON with `Content-Type: application/json`".to_owned())
-}
-
-/// The route of an endpoint that takes a JSON body: a request whose Content-Type is not
-/// [`is_json`] is refused with [`not_json`] before the handler (and its extractors) run.
-fn json_body(route: Route) -> Route {
-    route.wrap(from_fn(require_json))
-}
-
-async fn require_json(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
-    if is_json(req.request()) {
-        Ok(next.call(req).await?.map_into_left_body())
-    } else {
-        Ok(req.error_response(not_json()).map_into_right_body())
-    }
-}
-
-/// Makes extractor errors (bad JSON, bad query, bad path) answer in the API's error format.
-fn extractor_errors(cfg: &mut aw::ServiceConfig) {
-    cfg.app_data(
-        aw::JsonConfig::default()
-            .limit(SMALL_JSON_LIMIT)
-            .error_handler(|error, _| {
-                use actix_web::error::JsonPayloadError;
-                match error {
-                    JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                        AppError::PayloadTooLarge(format!("this body may be at most {SMALL_JSON_LIMIT} bytes"))
-                    }
-                    // `json_body` refuses these first; an extractor on a route without it says the same.
-                    JsonPayloadError::ContentType => not_json(),
-                    other => AppError::BadRequest(format!("the body is not what this endpoint takes: {other}")),
-                }
-                .into()
-            }),
-    )
-    .app_data(
-        aw::QueryConfig::default()
-            .error_handler(|error, _| AppError::BadRequest(format!("bad query parameters: {error}")).into()),
-    )
-    .app_data(
-        aw::PathConfig::default().error_handler(|error, _| AppError::BadRequest(format!("bad path: {error}")).into()),
-    );
-}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -254,13 +112,13 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
     settings.validate()?;
     let started = Instant::now();
     let db = Db::open(settings.db_url(), settings.db_pool_size)?;
-    let keys = tokens::TokenKeys::from_settings(&settings).map_err(|source| LaunchError::SigningKey {
+    let keys = TokenKeys::from_settings(&settings).map_err(|source| LaunchError::SigningKey {
         dir: settings.data_dir.display().to_string(),
         source,
     })?;
     let clock = Arc::new(ServerClock::default());
     let events = EventHub::default();
-    let unreadable = integrity::UnreadableRows::default();
+    let unreadable = UnreadableRows::default();
     let (writer, writer_thread) = PushWriter::start(WriterContext {
         db: db.clone(),
         clock: clock.clone(),
@@ -283,8 +141,8 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         settings.workers
     };
     let shutdown_timeout = settings.shutdown_timeout;
-    let throttle = throttle::LoginThrottle::new(&settings);
-    let state = aw::Data::new(AppState {
+    let throttle = LoginThrottle::new(&settings);
+    let state = web::Data::new(AppState {
         settings,
         db,
         keys,
@@ -293,51 +151,9 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         writer,
         events: events.clone(),
         unreadable,
-        sessions: auth::SessionRevocations::default(),
+        sessions: SessionRevocations::default(),
     });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .configure(extractor_errors)
-            .configure(config)
-            .default_service(aw::to(web::not_found))
-            .wrap(actix_web::middleware::Compress::default())
-            .wrap(web::security_headers())
-            .wrap_fn(|req, srv| {
-                let method = req.method().clone();
-                let path = req.path().to_owned();
-                let started = Instant::now();
-                let response = actix_web::dev::Service::call(srv, req);
-                async move {
-                    let response = response.await?;
-                    tracing::debug!(
-                        %method,
-                        %path,
-                        status = response.status().as_u16(),
-                        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                        "request"
-                    );
-                    Ok(response)
-                }
-            })
-    })
-    .workers(workers)
-    // Small JSON answers must not wait for Nagle + delayed ACK (~40 ms per push on loopback).
-    .on_connect(|connection, _| {
-        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-        }
-    })
-    // A client that closes its side of the connection is gone: drop what serves it at once. With
-    // half-closes allowed (actix's default), the EOF of a closed `/api/v1/events` stream goes
-    // unheeded, and the stream and its socket live on until a keep-alive write fails, 20 to 40 s
-    // later (see events.rs). No client of ours sends a request and then half-closes to wait for
-    // the answer; browsers and proxies do not.
-    .h1_allow_half_closed(false)
-    .disable_signals()
-    .shutdown_timeout(shutdown_timeout.as_secs())
-    .listen(listener)?
-    .run();
+    let server = api::serve(state, workers, shutdown_timeout, listener)?;
     let stop = StopHandle {
         server: server.handle(),
         events,

@@ -281,7 +281,7 @@ async fn bad_tokens_are_refused_with_401(server: &TestServer) {
 
 async fn a_disabled_account_cannot_push_with_a_token_it_still_holds(server: &TestServer) {
     use diesel::prelude::*;
-    use rollcall_server::schema::users;
+    use rollcall_server::db::schema::users;
     let session = server.login("teacher1").await;
     let roster = server.roster(&session.token).await;
     let classes = common::Classes { roster };

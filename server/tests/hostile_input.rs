@@ -9,7 +9,7 @@ mod common;
 use common::{Classes, Device, PASSWORD, TestServer, school_day};
 use diesel::prelude::*;
 use reqwest::StatusCode;
-use rollcall_server::schema::{locks, op_log};
+use rollcall_server::db::schema::{locks, op_log};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -442,7 +442,7 @@ async fn a_forged_log_line_in_a_username_stays_one_escaped_line(server: &TestSer
         .trim_matches('"')
         .to_owned();
 
-    let forged = "admin\n2026-12-03T10:00:00.000000Z  INFO rollcall_server::auth: signed in username=admin\u{0}";
+    let forged = "admin\n2026-12-03T10:00:00.000000Z  INFO rollcall_server::api::auth: signed in username=admin\u{0}";
     let reply = server
         .http
         .post(format!("http://{addr}/api/v1/auth/login"))

@@ -403,7 +403,7 @@ async fn a_locked_register_rejects_ops_until_reopened(server: &TestServer) {
 
 async fn a_clock_running_ahead_is_restamped_flagged_and_told(server: &TestServer) {
     use diesel::prelude::*;
-    use rollcall_server::schema::op_log;
+    use rollcall_server::db::schema::op_log;
     let (token, classes) = teacher1(server).await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
@@ -582,8 +582,8 @@ async fn concurrent_writers_never_make_a_puller_skip_a_change(server: &TestServe
 /// The puller must still get A's change. (With a plain sequence and no writer lock, B would
 /// commit first, the puller's cursor would pass A's position, and A's change would be lost.)
 async fn a_writer_that_commits_late_is_not_skipped_by_a_puller(server: &TestServer) {
+    use rollcall_server::db::marks::{OpLogRow, append_op_log};
     use rollcall_server::db::{DbUrl, write_transaction};
-    use rollcall_server::store::{OpLogRow, append_op_log};
     let admin = server.login("admin").await;
     let classes = Classes {
         roster: server.roster(&admin.token).await,

@@ -147,7 +147,7 @@ async fn the_openapi_document_describes_every_endpoint_and_each_answers() {
     let reply = server.call("GET", "/api/openapi.json", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let paths = reply.body["paths"].as_object().expect("paths");
-    for route in rollcall_server::ROUTES {
+    for route in rollcall_server::api::ROUTES {
         assert!(paths.contains_key(*route), "{route} is not documented");
     }
     // Every documented operation exists: none of them answers 404 or 405.
@@ -176,7 +176,7 @@ async fn the_openapi_document_describes_every_endpoint_and_each_answers() {
 async fn a_method_a_path_does_not_take_is_405_with_allow_not_404() {
     let server = TestServer::start(Backend::Sqlite).await;
     let document = server.call("GET", "/api/openapi.json", None, None).await.body;
-    for route in rollcall_server::ROUTES {
+    for route in rollcall_server::api::ROUTES {
         let documented: Vec<String> = document["paths"][route]
             .as_object()
             .unwrap()

@@ -3,7 +3,7 @@
 //! The server would otherwise compress every download on the fly, at the fast, low levels a request can
 //! afford. Tablets on poor Wi-Fi download the module on every release, so the build spends the seconds
 //! instead: brotli at its top quality and gzip written by zopfli (plain gzip readers, ~5% smaller than
-//! `gzip -9`). The server sends `<file>.br` or `<file>.gz` to a browser that accepts it (`server/src/web.rs`).
+//! `gzip -9`). The server sends `<file>.br` or `<file>.gz` to a browser that accepts it (`server/src/api/web_app.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

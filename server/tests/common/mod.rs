@@ -71,7 +71,7 @@ pub struct TestServer {
     pub data_dir: tempfile::TempDir,
     pub http: reqwest::Client,
     /// The server's event hub, to see how many event streams it holds open.
-    pub events: rollcall_server::events::EventHub,
+    pub events: rollcall_server::sync::notices::EventHub,
     /// Stops the server, and its thread; taken by the first [`TestServer::stop`].
     running: Mutex<Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>>,
     /// The database to drop afterwards (PostgreSQL only): (admin URL, name).
@@ -165,13 +165,13 @@ impl TestServer {
         if seed {
             let db = rollcall_server::db::Db::open(settings.db_url(), 1).expect("open the test database");
             let mut conn = db.connect().expect("connect to the test database");
-            rollcall_server::demo::seed(&mut conn, chrono::Utc::now().date_naive()).expect("seed the demo school");
+            rollcall_server::cli::demo::seed(&mut conn, chrono::Utc::now().date_naive()).expect("seed the demo school");
             seed_other_school(&mut conn);
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, started) = std::sync::mpsc::channel::<Result<rollcall_server::events::EventHub, String>>();
+        let (ready, started) = std::sync::mpsc::channel::<Result<rollcall_server::sync::notices::EventHub, String>>();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = match rollcall_server::launch(settings, listener) {
@@ -300,7 +300,7 @@ impl TestServer {
 
     /// Rows in the op log with these op ids, by outcome.
     pub fn op_log_outcomes(&self, op_ids: &[OpId]) -> Vec<(String, String)> {
-        use rollcall_server::schema::op_log;
+        use rollcall_server::db::schema::op_log;
         let ids: Vec<String> = op_ids.iter().map(|id| id.to_string()).collect();
         op_log::table
             .filter(op_log::op_id.eq_any(ids))
@@ -380,12 +380,12 @@ fn database_url(admin_url: &str, name: &str) -> String {
 /// A second school with one teacher (`other-teacher`), one class and one student, for checks
 /// that nothing crosses schools.
 fn seed_other_school(conn: &mut DbConnection) {
-    use rollcall_server::schema::*;
+    use rollcall_server::db::schema::*;
     let school = uuid::Uuid::new_v4().to_string();
     let teacher = uuid::Uuid::new_v4().to_string();
     let class = uuid::Uuid::new_v4().to_string();
     let student = uuid::Uuid::new_v4().to_string();
-    let hash = rollcall_server::passwords::hash(PASSWORD).expect("hash");
+    let hash = rollcall_server::security::passwords::hash(PASSWORD).expect("hash");
     diesel::insert_into(schools::table)
         .values((
             schools::id.eq(&school),
@@ -585,7 +585,7 @@ impl Device {
 
 /// A date inside the demo school year (enrolments start on its first day).
 pub fn school_day(offset_days: i64) -> String {
-    let start = rollcall_server::demo::school_year_start(chrono::Utc::now().date_naive());
+    let start = rollcall_server::cli::demo::school_year_start(chrono::Utc::now().date_naive());
     (start + chrono::Duration::days(offset_days))
         .format("%Y-%m-%d")
         .to_string()

@@ -3,27 +3,26 @@
 //! the client pulls them with its cursor, which is what keeps it gap-free.
 //!
 //! The server lets go of a stream as soon as its client closes the connection (see
-//! `h1_allow_half_closed` in lib.rs), not at the next keep-alive write; [`EventHub::open_streams`]
+//! `h1_allow_half_closed` in `api::serve`), not at the next keep-alive write; `EventHub::open_streams`
 //! counts the streams it holds.
 //!
-//! Notices come from this server's own writer. With several servers on one PostgreSQL database a
-//! screen hears only the pushes that reached its server; its periodic pull covers the rest.
+//! The notices themselves and who may hear which are `sync::notices`.
 
-use crate::auth::AuthUser;
+use crate::api::extract;
+use crate::db::schema::class_teachers;
 use crate::error::AppError;
-use crate::schema::class_teachers;
+use crate::security::AuthUser;
 use crate::state::AppState;
+use crate::sync::notices::{Audience, OpenStream};
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
-use rollcall_shared::{ClassId, SchoolId};
-use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use rollcall_shared::ClassId;
+use serde::Deserialize;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 /// A comment line this often keeps proxies from closing an idle stream.
 pub const KEEPALIVE: Duration = Duration::from_secs(20);
@@ -32,105 +31,12 @@ const READY_FRAME: &str = "retry: 5000\nevent: ready\ndata: {}\n\n";
 /// The frame sent after [`KEEPALIVE`] without an event: a comment, which clients ignore.
 pub const KEEPALIVE_FRAME: &str = ": keepalive\n\n";
 
-/// Some changes were committed in these classes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChangeNotice {
-    #[serde(skip)]
-    pub school_id: SchoolId,
-    pub class_ids: Vec<ClassId>,
-}
-
-/// Fans notices out to every open event stream.
-#[derive(Debug, Clone)]
-pub struct EventHub {
-    notices: broadcast::Sender<Arc<ChangeNotice>>,
-    closing: Arc<watch::Sender<bool>>,
-    /// How many streams are open now. Each holds a socket and a task until its client has gone.
-    open: Arc<watch::Sender<usize>>,
-}
-
-impl Default for EventHub {
-    fn default() -> Self {
-        EventHub {
-            notices: broadcast::channel(1024).0,
-            closing: Arc::new(watch::channel(false).0),
-            open: Arc::new(watch::channel(0).0),
-        }
-    }
-}
-
-impl EventHub {
-    /// Tells every listener of the caller's school; nobody listening is fine.
-    pub fn publish(&self, notice: ChangeNotice) {
-        let _ = self.notices.send(Arc::new(notice));
-    }
-
-    /// Ends every open stream, so that a graceful shutdown does not wait for them.
-    pub fn close(&self) {
-        self.closing.send_replace(true);
-    }
-
-    /// The number of open streams, to read now or to wait on (`wait_for`, `changed`). A stream
-    /// counts until the server has let go of it: its client went away, or the server stops.
-    pub fn open_streams(&self) -> watch::Receiver<usize> {
-        self.open.subscribe()
-    }
-}
-
-/// Counts one stream as open for as long as it lives.
-struct OpenStream(Arc<watch::Sender<usize>>);
-
-impl OpenStream {
-    fn new(hub: &EventHub) -> OpenStream {
-        hub.open.send_modify(|open| *open += 1);
-        tracing::debug!(open = *hub.open.borrow(), "event stream opened");
-        OpenStream(hub.open.clone())
-    }
-}
-
-impl Drop for OpenStream {
-    fn drop(&mut self) {
-        self.0.send_modify(|open| *open = open.saturating_sub(1));
-        tracing::debug!(open = *self.0.borrow(), "event stream closed");
-    }
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// The access token, for `EventSource`, which cannot send an Authorization header. Prefer
     /// the header where the client can set it.
     access_token: Option<String>,
-}
-
-/// Which notices one stream may see.
-struct Audience {
-    school_id: SchoolId,
-    /// `None` for admins: the whole school.
-    classes: Option<HashSet<ClassId>>,
-}
-
-impl Audience {
-    /// The classes of `notice` this stream may hear of; `None` when there are none. A push may
-    /// touch classes of several teachers (an admin's correction): each hears only of theirs.
-    fn visible(&self, notice: &ChangeNotice) -> Option<ChangeNotice> {
-        if notice.school_id != self.school_id {
-            return None;
-        }
-        let class_ids: Vec<ClassId> = match &self.classes {
-            None => notice.class_ids.clone(),
-            Some(classes) => notice
-                .class_ids
-                .iter()
-                .copied()
-                .filter(|id| classes.contains(id))
-                .collect(),
-        };
-        (!class_ids.is_empty()).then_some(ChangeNotice {
-            school_id: notice.school_id,
-            class_ids,
-        })
-    }
 }
 
 /// `GET /api/v1/events`
@@ -144,7 +50,7 @@ impl Audience {
             `ready` with data `{}` once, then `changes` with data `{\"class_ids\": [...]}` after each committed batch \
             the caller may see (`{}` when some were missed: pull anyway), and a `: keepalive` comment after 20 s of quiet. \
             It carries no marks: pull them with your cursor.", content_type = "text/event-stream", body = String),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::docs::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]
@@ -154,7 +60,7 @@ pub async fn stream_events(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let user = match (&query.access_token, req.headers().contains_key(header::AUTHORIZATION)) {
-        (Some(token), false) => AuthUser::from_token(&state, token).await?,
+        (Some(token), false) => extract::authenticate(&state, token).await?,
         _ => {
             use actix_web::FromRequest;
             AuthUser::extract(&req).await?
@@ -181,8 +87,8 @@ pub async fn stream_events(
     };
     let session = user.session;
     let state_for_stream = state.clone();
-    let notices = state.events.notices.subscribe();
-    let closing = state.events.closing.subscribe();
+    let notices = state.events.subscribe();
+    let closing = state.events.closing();
     let open = OpenStream::new(&state.events);
     let hello = futures_util::stream::once(async { Ok::<_, AppError>(Bytes::from_static(READY_FRAME.as_bytes())) });
     let updates = futures_util::stream::unfold(

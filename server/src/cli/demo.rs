@@ -4,10 +4,10 @@
 //!
 //! Names come from a fixed-seed generator, so every demo database holds the same people.
 
+use crate::db::schema::{class_teachers, classes, enrolments, periods, schools, students, users};
 use crate::db::{DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
-use crate::passwords;
-use crate::schema::{class_teachers, classes, enrolments, periods, schools, students, users};
+use crate::security::passwords;
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use rand::rngs::StdRng;

@@ -1,11 +1,13 @@
 //! The `rollcall` command line: `serve`, `user add`, `demo`.
 
-use crate::auth::normalize_username;
+pub mod demo;
+
+use crate::cli::demo::Seeded;
+use crate::db::schema::{schools, users};
+use crate::db::users::normalize_username;
 use crate::db::{Db, DbConnection, now_ms, write_transaction};
-use crate::demo::{self, Seeded};
 use crate::error::AppError;
-use crate::passwords;
-use crate::schema::{schools, users};
+use crate::security::passwords;
 use crate::settings::{ENV_HELP, Settings, SettingsError};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use diesel::prelude::*;

@@ -1,28 +1,24 @@
 //! The sync endpoints: `POST /api/v1/sync/push` and `GET /api/v1/sync/pull`.
 //!
 //! Push checks the request's shape here (400/413, nothing applied) and hands the ops to the
-//! group-commit writer, which validates, authorizes and merges each op. Pull reads the change
-//! feed after an opaque cursor, limited to what the caller may see.
+//! group-commit writer (`sync::writer`), which validates, authorizes and merges each op. Pull
+//! reads the change feed after an opaque cursor (`sync::pull`), limited to what the caller may
+//! see.
 
-use crate::auth::AuthUser;
+use crate::db::schema::{change_feed, class_teachers};
 use crate::error::AppError;
 use crate::integrity::UnreadableRow;
-use crate::schema::{change_feed, class_teachers};
+use crate::security::AuthUser;
 use crate::state::AppState;
-use crate::writer::CheckedOp;
+use crate::sync::pull::{decode_cursor, encode_cursor, pull_limit};
+use crate::sync::writer::CheckedOp;
 use actix_web::web;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use diesel::prelude::*;
 use futures_util::StreamExt;
 use rollcall_shared::protocol::{MAX_OPS_PER_PUSH, MAX_PUSH_BYTES, PullQuery, PullResponse, PushRequest, PushResponse};
 use rollcall_shared::{Change, RawChange};
 
-/// Changes per pull when the client does not say.
-const DEFAULT_PULL_LIMIT: u32 = 500;
-/// Most changes one pull returns.
-const MAX_PULL_LIMIT: u32 = 1000;
 /// How much of an oversized body is read (and thrown away) before answering 413, so the client
 /// is not cut off mid-upload and actually receives the answer. Beyond this the connection closes.
 const DRAIN_LIMIT: usize = 4 * MAX_PUSH_BYTES;
@@ -32,13 +28,13 @@ const DRAIN_LIMIT: usize = 4 * MAX_PUSH_BYTES;
     post,
     path = "/api/v1/sync/push",
     tag = "sync",
-    request_body = crate::openapi::PushRequestDoc,
+    request_body = crate::api::docs::PushRequestDoc,
     responses(
-        (status = 200, description = "Every op's outcome, in request order. Sent only after the ops are durable.", body = crate::openapi::PushResponseDoc),
-        (status = 400, description = "Not a well-formed push, or not sent as `application/json` (BAD_REQUEST); nothing was applied", body = crate::openapi::ErrorBodyDoc),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
-        (status = 413, description = "Body over 1 MiB (PAYLOAD_TOO_LARGE) or more than 1000 ops (TOO_MANY_OPS); nothing was applied", body = crate::openapi::ErrorBodyDoc),
-        (status = 503, description = "The database is unavailable (UNAVAILABLE); nothing was applied, retry", body = crate::openapi::ErrorBodyDoc),
+        (status = 200, description = "Every op's outcome, in request order. Sent only after the ops are durable.", body = crate::api::docs::PushResponseDoc),
+        (status = 400, description = "Not a well-formed push, or not sent as `application/json` (BAD_REQUEST); nothing was applied", body = crate::api::docs::ErrorBodyDoc),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 413, description = "Body over 1 MiB (PAYLOAD_TOO_LARGE) or more than 1000 ops (TOO_MANY_OPS); nothing was applied", body = crate::api::docs::ErrorBodyDoc),
+        (status = 503, description = "The database is unavailable (UNAVAILABLE); nothing was applied, retry", body = crate::api::docs::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]
@@ -85,57 +81,6 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
         return Err(too_large());
     }
     Ok(body)
-}
-
-/// What a cursor looks like: the feed position of the last change pulled, in decimal. The
-/// document shows this pattern, and the server takes every cursor that matches it.
-pub const CURSOR_PATTERN: &str = "^[0-9]{1,18}$";
-
-/// Cursor text: the feed position in decimal (see [`CURSOR_PATTERN`]). Clients pass it back as
-/// they got it.
-fn encode_cursor(seq: i64) -> String {
-    seq.to_string()
-}
-
-/// The feed position after which to pull: 0 without a cursor. Also takes the base64 `v1:<seq>`
-/// cursors of earlier servers, so a tablet that saved one before an upgrade keeps pulling from
-/// where it was.
-fn decode_cursor(cursor: Option<&str>) -> Result<i64, AppError> {
-    let Some(cursor) = cursor else {
-        return Ok(0);
-    };
-    let decimal = || {
-        (1..=18)
-            .contains(&cursor.len())
-            .then_some(cursor)
-            .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|digits| digits.parse::<i64>().ok())
-    };
-    let legacy = || {
-        URL_SAFE_NO_PAD
-            .decode(cursor)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| text.strip_prefix("v1:").and_then(|seq| seq.parse::<i64>().ok()))
-            .filter(|seq| *seq >= 0)
-    };
-    decimal().or_else(legacy).ok_or_else(|| {
-        AppError::BadRequest(
-            "the cursor is not one this server gave out; pull without a cursor to start over".to_owned(),
-        )
-    })
-}
-
-/// The number of changes to pull: [`DEFAULT_PULL_LIMIT`] when absent, else 1 to
-/// [`MAX_PULL_LIMIT`]. Anything else is refused, not clamped, as the document says.
-fn pull_limit(limit: Option<u32>) -> Result<u32, AppError> {
-    match limit {
-        None => Ok(DEFAULT_PULL_LIMIT),
-        Some(limit) if (1..=MAX_PULL_LIMIT).contains(&limit) => Ok(limit),
-        Some(limit) => Err(AppError::BadRequest(format!(
-            "limit must be between 1 and {MAX_PULL_LIMIT}, not {limit}"
-        ))),
-    }
 }
 
 #[derive(Debug, Queryable, Selectable)]
@@ -185,9 +130,9 @@ impl FeedRow {
             description = "Most changes to return (default 500); anything else is refused"),
     ),
     responses(
-        (status = 200, description = "Changes after the cursor that the caller may see, in commit order. No change is ever skipped.", body = crate::openapi::PullResponseDoc),
-        (status = 400, description = "A cursor this server did not give out, or a limit outside 1 to 1000 (BAD_REQUEST)", body = crate::openapi::ErrorBodyDoc),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
+        (status = 200, description = "Changes after the cursor that the caller may see, in commit order. No change is ever skipped.", body = crate::api::docs::PullResponseDoc),
+        (status = 400, description = "A cursor this server did not give out, or a limit outside 1 to 1000 (BAD_REQUEST)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::docs::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]
@@ -239,52 +184,4 @@ pub async fn pull_changes(
         server_hlc: state.clock.stamp(now),
         server_time: now,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_are_decimal_feed_positions_and_old_ones_still_work() {
-        assert_eq!(encode_cursor(42), "42");
-        assert_eq!(decode_cursor(Some(&encode_cursor(42))).unwrap(), 42);
-        assert_eq!(decode_cursor(Some(&encode_cursor(0))).unwrap(), 0);
-        assert_eq!(decode_cursor(None).unwrap(), 0);
-        // Every value of the documented pattern is taken, leading zeros and the largest too.
-        assert_eq!(decode_cursor(Some("007")).unwrap(), 7);
-        assert_eq!(
-            decode_cursor(Some("999999999999999999")).unwrap(),
-            999_999_999_999_999_999
-        );
-        // What earlier servers gave out.
-        assert_eq!(decode_cursor(Some(&URL_SAFE_NO_PAD.encode("v1:42"))).unwrap(), 42);
-        for bad in [
-            "",
-            "-3",
-            "+3",
-            " 3",
-            "1234567890123456789",
-            "!!",
-            "v1:3",
-            &URL_SAFE_NO_PAD.encode("v1:-3"),
-            &URL_SAFE_NO_PAD.encode("v2:3"),
-        ] {
-            assert!(decode_cursor(Some(bad)).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn the_pull_limit_is_one_to_a_thousand_and_nothing_else() {
-        assert_eq!(pull_limit(None).unwrap(), DEFAULT_PULL_LIMIT);
-        assert_eq!(pull_limit(Some(1)).unwrap(), 1);
-        assert_eq!(pull_limit(Some(1000)).unwrap(), 1000);
-        for bad in [0, 1001, u32::MAX] {
-            let error = pull_limit(Some(bad)).unwrap_err();
-            assert_eq!(
-                error.to_string(),
-                format!("limit must be between 1 and 1000, not {bad}")
-            );
-        }
-    }
 }

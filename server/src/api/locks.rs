@@ -3,11 +3,11 @@
 //! `REGISTER_LOCKED` (see `authz`). A lock is never deleted: it is reopened with a reason, and
 //! both stay on record.
 
-use crate::auth::AdminUser;
+use crate::api::extract::AdminUser;
+use crate::db::schema::{classes, locks};
 use crate::db::{DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
 use crate::integrity::UnreadableRow;
-use crate::schema::{classes, locks};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -159,9 +159,9 @@ fn written(row: &LockRow) -> Result<LockInfo, AppError> {
     request_body = CreateLockRequest,
     responses(
         (status = 201, description = "Locked: ops on these registers are now rejected with REGISTER_LOCKED", body = LockInfo),
-        (status = 400, description = "Malformed body, until before from, empty reason, or a class of another school (BAD_REQUEST)", body = crate::openapi::ErrorBodyDoc),
-        (status = 401, description = "No or bad token", body = crate::openapi::ErrorBodyDoc),
-        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::openapi::ErrorBodyDoc),
+        (status = 400, description = "Malformed body, until before from, empty reason, or a class of another school (BAD_REQUEST)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 401, description = "No or bad token", body = crate::api::docs::ErrorBodyDoc),
+        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::api::docs::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]
@@ -224,8 +224,8 @@ pub async fn create_lock(
     tag = "admin",
     responses(
         (status = 200, description = "Every lock of the school, reopened ones included, latest dates first", body = Vec<LockInfo>),
-        (status = 401, description = "No or bad token", body = crate::openapi::ErrorBodyDoc),
-        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::openapi::ErrorBodyDoc),
+        (status = 401, description = "No or bad token", body = crate::api::docs::ErrorBodyDoc),
+        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::api::docs::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]
@@ -266,11 +266,11 @@ pub async fn list_locks(
     request_body = ReopenLockRequest,
     responses(
         (status = 200, description = "Reopened: the registers take ops again", body = LockInfo),
-        (status = 400, description = "Malformed body or empty reason (BAD_REQUEST)", body = crate::openapi::ErrorBodyDoc),
-        (status = 401, description = "No or bad token", body = crate::openapi::ErrorBodyDoc),
-        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::openapi::ErrorBodyDoc),
-        (status = 404, description = "No such lock in your school (NOT_FOUND)", body = crate::openapi::ErrorBodyDoc),
-        (status = 409, description = "Already reopened (CONFLICT)", body = crate::openapi::ErrorBodyDoc),
+        (status = 400, description = "Malformed body or empty reason (BAD_REQUEST)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 401, description = "No or bad token", body = crate::api::docs::ErrorBodyDoc),
+        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 404, description = "No such lock in your school (NOT_FOUND)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 409, description = "Already reopened (CONFLICT)", body = crate::api::docs::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]
@@ -292,7 +292,7 @@ pub async fn reopen_lock(
 
 fn reopen(
     conn: &mut DbConnection,
-    admin: &crate::auth::AuthUser,
+    admin: &crate::security::AuthUser,
     lock_id: &str,
     reason: String,
 ) -> Result<LockInfo, AppError> {

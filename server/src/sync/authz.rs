@@ -6,10 +6,10 @@
 //! transaction), reloading when it moved. The copy is therefore exactly what is committed,
 //! whichever server or tool made the change.
 
-use crate::auth::AuthUser;
 use crate::db::DbConnection;
+use crate::db::schema::{authz_version, class_teachers, classes, enrolments, locks, users};
 use crate::integrity::{UnreadableRow, UnreadableRows};
-use crate::schema::{authz_version, class_teachers, classes, enrolments, locks, users};
+use crate::security::AuthUser;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use rollcall_shared::WireName;

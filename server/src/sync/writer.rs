@@ -10,14 +10,14 @@
 //! Each push stays atomic (see [`commit_group`]) and is answered only after the group's commit
 //! returned, i.e. once it is durable.
 
-use crate::auth::AuthUser;
-use crate::authz::AuthzSnapshot;
+use crate::db::marks::{self, OpLogRow, StoredRegister};
 use crate::db::{Db, DbConnection, write_transaction};
 use crate::error::AppError;
-use crate::events::{ChangeNotice, EventHub};
 use crate::integrity::UnreadableRows;
-use crate::state::{ServerClock, wall_ms};
-use crate::store::{self, OpLogRow, StoredRegister};
+use crate::security::AuthUser;
+use crate::sync::authz::AuthzSnapshot;
+use crate::sync::clock::{ServerClock, wall_ms};
+use crate::sync::notices::{ChangeNotice, EventHub};
 use chrono::{DateTime, Utc};
 use rollcall_shared::protocol::{OpResult, Outcome, PushResponse};
 use rollcall_shared::{
@@ -300,7 +300,7 @@ fn apply_pushes(
 ) -> Result<Vec<Result<JobOutcome, AppError>>, AppError> {
     let now_ms = wall_ms(now);
     let max_drift_ms = u64::try_from(context.max_clock_drift.as_millis()).unwrap_or(u64::MAX);
-    let op_keys: Vec<Vec<store::OpKey>> = jobs
+    let op_keys: Vec<Vec<marks::OpKey>> = jobs
         .iter()
         .map(|job| {
             job.ops
@@ -309,8 +309,8 @@ fn apply_pushes(
                 .collect()
         })
         .collect();
-    let all_keys: Vec<store::OpKey> = op_keys.iter().flatten().cloned().collect();
-    let mut seen = store::first_receipts(conn, &all_keys)?;
+    let all_keys: Vec<marks::OpKey> = op_keys.iter().flatten().cloned().collect();
+    let mut seen = marks::first_receipts(conn, &all_keys)?;
     let mut registers: BTreeMap<RegisterKey, Touched> = BTreeMap::new();
     let mut log = Vec::with_capacity(all_keys.len());
     let mut outcomes = Vec::with_capacity(jobs.len());
@@ -329,7 +329,7 @@ fn apply_pushes(
         for (op, op_key) in job.ops.iter().zip(keys) {
             let mut entry = LogEntry::new(&pusher, op, now);
             let first = seen.get(op_key);
-            if first.is_some_and(|first| first.identity != store::OpIdentity::of(&entry.row)) {
+            if first.is_some_and(|first| first.identity != marks::OpIdentity::of(&entry.row)) {
                 // Another op under an id already received (from another user or device, or with
                 // other content): refused on its own, and nothing about the first one is told.
                 entry.reject(
@@ -373,13 +373,13 @@ fn apply_pushes(
                                 Some(touched) => touched,
                                 None => registers.entry(key).or_insert(Touched {
                                     school_id: job.user.school_id,
-                                    stored: store::load_register(conn, &key)?,
+                                    stored: marks::load_register(conn, &key)?,
                                     students: BTreeSet::new(),
                                     submission: false,
                                 }),
                             };
                             if valid.change.change.student_id().is_none() {
-                                store::load_submission(conn, &key, &mut touched.stored)?;
+                                marks::load_submission(conn, &key, &mut touched.stored)?;
                             }
                             let merged = touched.stored.state.apply(valid.change.change.clone(), hlc);
                             entry.hlc = Some(hlc);
@@ -404,11 +404,11 @@ fn apply_pushes(
                 }
                 seen.insert(
                     op_key.clone(),
-                    store::FirstReceipt {
+                    marks::FirstReceipt {
                         outcome: entry.outcome.as_str().to_owned(),
                         code: entry.code.map(|c| c.to_string()),
                         detail: entry.detail.map(|d| d.to_string()),
-                        identity: store::OpIdentity::of(&entry.row),
+                        identity: marks::OpIdentity::of(&entry.row),
                     },
                 );
             }
@@ -433,10 +433,10 @@ fn apply_pushes(
     // The log first: on PostgreSQL this takes the ops' feed positions (seq) early in the
     // transaction, which is safe only because writers hold the advisory lock until commit (see
     // db::write_transaction); the late-commit pull test would catch a change that broke that.
-    store::append_op_log(conn, &log)?;
+    marks::append_op_log(conn, &log)?;
     for (key, touched) in &registers {
         if !touched.students.is_empty() || touched.submission {
-            store::save_register(
+            marks::save_register(
                 conn,
                 touched.school_id,
                 key,

@@ -5,6 +5,10 @@
 //! Diesel is synchronous: every call runs on a blocking thread ([`Db::run`]) or on the push
 //! writer's own thread, never on an async worker.
 
+pub mod marks;
+pub mod schema;
+pub mod users;
+
 use crate::error::AppError;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;

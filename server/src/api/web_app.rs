@@ -1,19 +1,16 @@
-//! The web app (www/) embedded in the binary, `/healthz`, and the JSON 404 for everything else.
+//! The web app (www/) embedded in the binary, the security headers of every answer, and the JSON
+//! 404 and 405 for everything else.
 //!
 //! Release builds carry www/ inside the executable, so a school installs one file. Debug builds
 //! read www/ from disk, so edits show on reload.
 
 use crate::error::AppError;
-use crate::integrity::UnreadableRow;
-use crate::state::AppState;
 use actix_web::http::Method;
 use actix_web::http::header::{self, AcceptEncoding, ContentEncoding, Encoding, Header, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::connection::SimpleConnection;
+use actix_web::{HttpRequest, HttpResponse};
 use rollcall_shared::ErrorCode;
 use rollcall_shared::protocol::{ErrorBody, ErrorInfo};
 use rust_embed::{EmbeddedFile, RustEmbed};
-use serde::Serialize;
 
 /// Content-Security-Policy for every response: scripts only from this server, WebAssembly
 /// allowed to compile, no inline script anywhere, no framing.
@@ -103,41 +100,6 @@ fn content_type(path: &str) -> String {
 fn base64_hash(hash: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash)
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Health {
-    /// `ok` when the database answers and every row the server reads is readable; `degraded`
-    /// when it serves everyone but had to skip some rows (listed in `unreadable_rows`).
-    #[schema(example = "ok")]
-    status: &'static str,
-    /// Database rows the server skipped because it cannot read them: repair or remove them.
-    unreadable_rows: Vec<UnreadableRow>,
-}
-
-/// `GET /healthz`
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "health",
-    responses(
-        (status = 200, description = "The server and its database answer; `degraded` lists rows it skips", body = Health),
-        (status = 503, description = "The database does not answer (UNAVAILABLE)", body = crate::openapi::ErrorBodyDoc),
-    )
-)]
-pub async fn get_health(state: web::Data<AppState>) -> Result<web::Json<Health>, AppError> {
-    state
-        .db
-        .run(|conn| {
-            conn.batch_execute("SELECT 1")
-                .map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))
-        })
-        .await?;
-    let unreadable_rows = state.unreadable.list();
-    Ok(web::Json(Health {
-        status: if unreadable_rows.is_empty() { "ok" } else { "degraded" },
-        unreadable_rows,
-    }))
 }
 
 /// Anything no route matched.

@@ -1,10 +1,10 @@
 //! `GET /api/v1/roster`: the school, its periods, and the classes, students and enrolments the
 //! caller may see. A teacher gets only the classes they teach and those classes' students.
 
-use crate::auth::AuthUser;
 use crate::db::DbConnection;
+use crate::db::schema::{class_teachers, classes, enrolments, periods, schools, students};
 use crate::error::AppError;
-use crate::schema::{class_teachers, classes, enrolments, periods, schools, students};
+use crate::security::AuthUser;
 use crate::state::AppState;
 use actix_web::web;
 use chrono::{NaiveDate, NaiveTime};
@@ -19,8 +19,8 @@ use std::str::FromStr;
     path = "/api/v1/roster",
     tag = "roster",
     responses(
-        (status = 200, description = "What the caller may see: an admin the whole school, a teacher their classes and those classes' students", body = crate::openapi::RosterDoc),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::openapi::ErrorBodyDoc),
+        (status = 200, description = "What the caller may see: an admin the whole school, a teacher their classes and those classes' students", body = crate::api::docs::RosterDoc),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::docs::ErrorBodyDoc),
     ),
     security(("bearer" = []))
 )]

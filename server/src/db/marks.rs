@@ -2,7 +2,7 @@
 //! `shared` merge types. The merge itself is `shared`'s; this module only loads and saves.
 
 use crate::db::DbConnection;
-use crate::schema::{marks, op_log, register_submissions};
+use crate::db::schema::{marks, op_log, register_submissions};
 use diesel::prelude::*;
 use rollcall_shared::merge::Lww;
 use rollcall_shared::{Hlc, MarkState, RegisterKey, RegisterState, SchoolId, Status, StudentId};

@@ -1,0 +1,45 @@
+//! `GET /healthz`: for monitoring. The database answers, and which rows the server had to skip
+//! because it cannot read them (see `integrity`).
+
+use crate::error::AppError;
+use crate::integrity::UnreadableRow;
+use crate::state::AppState;
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use serde::Serialize;
+
+/// What `/healthz` answers. Changing it changes the API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` when the database answers and every row the server reads is readable; `degraded`
+    /// when it serves everyone but had to skip some rows (listed in `unreadable_rows`).
+    #[schema(example = "ok")]
+    status: &'static str,
+    /// Database rows the server skipped because it cannot read them: repair or remove them.
+    unreadable_rows: Vec<UnreadableRow>,
+}
+
+/// `GET /healthz`
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The server and its database answer; `degraded` lists rows it skips", body = Health),
+        (status = 503, description = "The database does not answer (UNAVAILABLE)", body = crate::api::docs::ErrorBodyDoc),
+    )
+)]
+pub async fn get_health(state: web::Data<AppState>) -> Result<web::Json<Health>, AppError> {
+    state
+        .db
+        .run(|conn| {
+            conn.batch_execute("SELECT 1")
+                .map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))
+        })
+        .await?;
+    let unreadable_rows = state.unreadable.list();
+    Ok(web::Json(Health {
+        status: if unreadable_rows.is_empty() { "ok" } else { "degraded" },
+        unreadable_rows,
+    }))
+}
