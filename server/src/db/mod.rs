@@ -6,8 +6,10 @@
 //! writer's own thread, never on an async worker.
 
 mod checkpointer;
+pub mod locks;
 pub mod marks;
 mod migrations;
+pub mod roster;
 pub mod schema;
 pub mod users;
 
