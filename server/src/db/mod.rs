@@ -6,6 +6,7 @@
 //! writer's own thread, never on an async worker.
 
 mod checkpointer;
+pub mod feed;
 pub mod locks;
 pub mod marks;
 mod migrations;
