@@ -5,6 +5,7 @@
 //! Diesel is synchronous: every call runs on a blocking thread ([`Db::run`]) or on the push
 //! writer's own thread, never on an async worker.
 
+pub mod authz;
 mod checkpointer;
 pub mod feed;
 pub mod locks;
