@@ -8,6 +8,7 @@ use crate::integrity::UnreadableRow;
 use diesel::prelude::*;
 use rollcall_shared::{Change, RawChange};
 
+/// One change of the feed as stored: an applied op of the log, with the `seq` that orders it.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = change_feed)]
 pub struct FeedRow {
