@@ -9,7 +9,7 @@
 //! The notices themselves and who may hear which are `sync::notices`.
 
 use crate::api::extract;
-use crate::db::schema::class_teachers;
+use crate::db::roster;
 use crate::error::AppError;
 use crate::security::AuthUser;
 use crate::state::AppState;
@@ -17,7 +17,6 @@ use crate::sync::notices::{Audience, OpenStream};
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::prelude::*;
 use rollcall_shared::ClassId;
 use serde::Deserialize;
 use std::str::FromStr;
@@ -72,12 +71,7 @@ pub async fn stream_events(
         let teacher_id = user.id.to_string();
         let ids = state
             .db
-            .run(move |conn| {
-                Ok(class_teachers::table
-                    .filter(class_teachers::teacher_id.eq(teacher_id))
-                    .select(class_teachers::class_id)
-                    .load::<String>(conn)?)
-            })
+            .run(move |conn| Ok(roster::classes_taught_by(conn, &teacher_id)?))
             .await?;
         Some(ids.iter().filter_map(|id| ClassId::from_str(id).ok()).collect())
     };

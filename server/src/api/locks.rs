@@ -4,14 +4,13 @@
 //! both stay on record.
 
 use crate::api::extract::AdminUser;
-use crate::db::schema::{classes, locks};
-use crate::db::{DbConnection, now_ms, write_transaction};
+use crate::db::locks::{self, LockRow};
+use crate::db::{DbConnection, now_ms, roster, write_transaction};
 use crate::error::AppError;
 use crate::integrity::UnreadableRow;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::prelude::*;
 use rollcall_shared::{ClassId, Hlc, UserId, ValidationCode};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -72,61 +71,42 @@ pub struct LockInfo {
     pub reopen_reason: Option<String>,
 }
 
-#[derive(Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = locks)]
-struct LockRow {
-    id: String,
-    school_id: String,
-    class_id: Option<String>,
-    from_date: String,
-    until_date: String,
-    reason: String,
-    locked_hlc: String,
-    created_by: String,
-    created_at: i64,
-    reopened_at: Option<i64>,
-    reopened_by: Option<String>,
-    reopen_reason: Option<String>,
-}
-
-impl LockRow {
-    /// The lock as the API shows it, or what is wrong with the stored row.
-    fn info(&self) -> Result<LockInfo, UnreadableRow> {
-        let corrupt = |what: &str, text: &str| {
-            UnreadableRow::new(
-                "locks",
-                &self.id,
-                format!("bad {what} {}", rollcall_shared::text::quote(text)),
-            )
-        };
-        let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt("time", &ms.to_string()));
-        let date = |text: &str| {
-            rollcall_shared::op::parse_date(text)
-                .map_err(|e| UnreadableRow::new("locks", &self.id, format!("bad date: {}", e.message)))
-        };
-        Ok(LockInfo {
-            id: uuid::Uuid::from_str(&self.id).map_err(|_| corrupt("id", &self.id))?,
-            class_id: self
-                .class_id
-                .as_deref()
-                .map(|id| ClassId::from_str(id).map_err(|_| corrupt("class id", id)))
-                .transpose()?,
-            from: date(&self.from_date)?,
-            until: date(&self.until_date)?,
-            locked_hlc: Hlc::from_str(&self.locked_hlc).map_err(|_| corrupt("HLC", &self.locked_hlc))?,
-            created_by: UserId::from_str(&self.created_by).map_err(|_| corrupt("creator", &self.created_by))?,
-            created_at: time(self.created_at)?,
-            active: self.reopened_at.is_none(),
-            reopened_at: self.reopened_at.map(time).transpose()?,
-            reopened_by: self
-                .reopened_by
-                .as_deref()
-                .map(|id| UserId::from_str(id).map_err(|_| corrupt("reopener", id)))
-                .transpose()?,
-            reopen_reason: self.reopen_reason.clone(),
-            reason: self.reason.clone(),
-        })
-    }
+/// The lock as the API shows it, or what is wrong with the stored row.
+fn info(row: &LockRow) -> Result<LockInfo, UnreadableRow> {
+    let corrupt = |what: &str, text: &str| {
+        UnreadableRow::new(
+            "locks",
+            &row.id,
+            format!("bad {what} {}", rollcall_shared::text::quote(text)),
+        )
+    };
+    let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt("time", &ms.to_string()));
+    let date = |text: &str| {
+        rollcall_shared::op::parse_date(text)
+            .map_err(|e| UnreadableRow::new("locks", &row.id, format!("bad date: {}", e.message)))
+    };
+    Ok(LockInfo {
+        id: uuid::Uuid::from_str(&row.id).map_err(|_| corrupt("id", &row.id))?,
+        class_id: row
+            .class_id
+            .as_deref()
+            .map(|id| ClassId::from_str(id).map_err(|_| corrupt("class id", id)))
+            .transpose()?,
+        from: date(&row.from_date)?,
+        until: date(&row.until_date)?,
+        locked_hlc: Hlc::from_str(&row.locked_hlc).map_err(|_| corrupt("HLC", &row.locked_hlc))?,
+        created_by: UserId::from_str(&row.created_by).map_err(|_| corrupt("creator", &row.created_by))?,
+        created_at: time(row.created_at)?,
+        active: row.reopened_at.is_none(),
+        reopened_at: row.reopened_at.map(time).transpose()?,
+        reopened_by: row
+            .reopened_by
+            .as_deref()
+            .map(|id| UserId::from_str(id).map_err(|_| corrupt("reopener", id)))
+            .transpose()?,
+        reopen_reason: row.reopen_reason.clone(),
+        reason: row.reason.clone(),
+    })
 }
 
 /// A lock's or reopening's reason: kept on record, so it must say something, and it is free
@@ -143,7 +123,7 @@ fn check_reason(reason: &str) -> Result<String, AppError> {
 /// Reads back a row just written, inside its transaction: a row that cannot be read again is
 /// rolled back and refused, never committed behind a 500.
 fn written(row: &LockRow) -> Result<LockInfo, AppError> {
-    row.info().map_err(|unreadable| {
+    info(row).map_err(|unreadable| {
         AppError::Internal(format!(
             "a lock just written cannot be read back: {}",
             unreadable.problem
@@ -196,19 +176,14 @@ pub async fn create_lock(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                if let Some(class_id) = &row.class_id {
-                    let in_school = classes::table
-                        .find(class_id)
-                        .filter(classes::school_id.eq(&row.school_id))
-                        .count()
-                        .get_result::<i64>(conn)?;
-                    if in_school == 0 {
-                        return Err(AppError::BadRequest(format!(
-                            "class {class_id} is not a class of your school"
-                        )));
-                    }
+                if let Some(class_id) = &row.class_id
+                    && !roster::class_is_in_school(conn, class_id, &row.school_id)?
+                {
+                    return Err(AppError::BadRequest(format!(
+                        "class {class_id} is not a class of your school"
+                    )));
                 }
-                diesel::insert_into(locks::table).values(&row).execute(conn)?;
+                locks::insert(conn, &row)?;
                 written(&row)
             })
         })
@@ -236,20 +211,14 @@ pub async fn list_locks(
     let school_id = admin.school_id.to_string();
     let rows = state
         .db
-        .run(move |conn| {
-            Ok(locks::table
-                .filter(locks::school_id.eq(school_id))
-                .order((locks::from_date.desc(), locks::created_at.desc()))
-                .select(LockRow::as_select())
-                .load(conn)?)
-        })
+        .run(move |conn| Ok(locks::of_school(conn, &school_id)?))
         .await?;
     // A row that cannot be read is left out and reported (see `integrity`); the list of every
     // other lock must still reach the office.
     let locks = rows
         .iter()
         .filter_map(|row| {
-            row.info()
+            info(row)
                 .map_err(|unreadable| state.unreadable.add("lock list", unreadable))
                 .ok()
         })
@@ -297,31 +266,20 @@ fn reopen(
     reason: String,
 ) -> Result<LockInfo, AppError> {
     let school_id = admin.school_id.to_string();
-    let existing = locks::table
-        .find(lock_id)
-        .filter(locks::school_id.eq(&school_id))
-        .select(LockRow::as_select())
-        .first(conn)
-        .optional()?
+    let existing = locks::find_in_school(conn, lock_id, &school_id)?
         .ok_or_else(|| AppError::NotFound(format!("there is no lock {lock_id} in your school")))?;
     if existing.reopened_at.is_some() {
         return Err(AppError::Conflict(format!("lock {lock_id} was already reopened")));
     }
-    if let Err(unreadable) = existing.info() {
+    if let Err(unreadable) = info(&existing) {
         return Err(AppError::Conflict(format!(
             "lock {lock_id} cannot be read ({}), so the server already ignores it; ask your school IT to \
              repair or remove the row",
             unreadable.problem
         )));
     }
-    diesel::update(locks::table.find(lock_id))
-        .set((
-            locks::reopened_at.eq(now_ms()),
-            locks::reopened_by.eq(admin.id.to_string()),
-            locks::reopen_reason.eq(reason),
-        ))
-        .execute(conn)?;
-    written(&locks::table.find(lock_id).select(LockRow::as_select()).first(conn)?)
+    locks::reopen(conn, lock_id, &admin.id.to_string(), &reason)?;
+    written(&locks::get(conn, lock_id)?)
 }
 
 /// A date from the office, by the one date rule (`VALIDATION` with `INVALID_DATE` or

@@ -1,16 +1,14 @@
 //! `GET /api/v1/roster`: the school, its periods, and the classes, students and enrolments the
 //! caller may see. A teacher gets only the classes they teach and those classes' students.
 
-use crate::db::DbConnection;
-use crate::db::schema::{class_teachers, classes, enrolments, periods, schools, students};
+use crate::db::{DbConnection, roster};
 use crate::error::AppError;
 use crate::security::AuthUser;
 use crate::state::AppState;
 use actix_web::web;
 use chrono::{NaiveDate, NaiveTime};
-use diesel::prelude::*;
 use rollcall_shared::protocol::{ClassInfo, EnrolmentInfo, PeriodInfo, Roster, SchoolInfo, StudentInfo};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 /// `GET /api/v1/roster`
@@ -45,21 +43,16 @@ fn parse_time(text: &str) -> Result<NaiveTime, AppError> {
 }
 
 fn load_roster(conn: &mut DbConnection, user: &AuthUser) -> Result<Roster, AppError> {
-    let school_id = user.school_id.to_string();
-    let (id, name) = schools::table
-        .find(&school_id)
-        .select((schools::id, schools::name))
-        .first::<(String, String)>(conn)?;
+    let teacher_id = (!user.is_admin()).then(|| user.id.to_string());
+    let rows = roster::load(conn, &user.school_id.to_string(), teacher_id.as_deref())?;
+    let (id, name) = rows.school;
     let school = SchoolInfo {
         id: parse(&id, "school id")?,
         name,
     };
 
-    let periods = periods::table
-        .filter(periods::school_id.eq(&school_id))
-        .order(periods::period.asc())
-        .select((periods::period, periods::label, periods::starts, periods::ends))
-        .load::<(i32, String, String, String)>(conn)?
+    let periods = rows
+        .periods
         .into_iter()
         .map(|(period, label, starts, ends)| {
             Ok(PeriodInfo {
@@ -71,31 +64,12 @@ fn load_roster(conn: &mut DbConnection, user: &AuthUser) -> Result<Roster, AppEr
         })
         .collect::<Result<Vec<_>, AppError>>()?;
 
-    let mut class_query = classes::table
-        .filter(classes::school_id.eq(&school_id))
-        .order((classes::name.asc(), classes::id.asc()))
-        .select((classes::id, classes::name))
-        .into_boxed();
-    if !user.is_admin() {
-        let taught = class_teachers::table
-            .filter(class_teachers::teacher_id.eq(user.id.to_string()))
-            .select(class_teachers::class_id)
-            .load::<String>(conn)?;
-        class_query = class_query.filter(classes::id.eq_any(taught));
-    }
-    let class_rows = class_query.load::<(String, String)>(conn)?;
-    let class_ids: Vec<String> = class_rows.iter().map(|(id, _)| id.clone()).collect();
-
     let mut teachers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (class_id, teacher_id) in class_teachers::table
-        .filter(class_teachers::class_id.eq_any(&class_ids))
-        .order((class_teachers::class_id.asc(), class_teachers::teacher_id.asc()))
-        .select((class_teachers::class_id, class_teachers::teacher_id))
-        .load::<(String, String)>(conn)?
-    {
+    for (class_id, teacher_id) in rows.class_teachers {
         teachers.entry(class_id).or_default().push(teacher_id);
     }
-    let classes = class_rows
+    let classes = rows
+        .classes
         .into_iter()
         .map(|(id, name)| {
             let teacher_ids = teachers
@@ -112,25 +86,8 @@ fn load_roster(conn: &mut DbConnection, user: &AuthUser) -> Result<Roster, AppEr
         })
         .collect::<Result<Vec<_>, AppError>>()?;
 
-    let enrolment_rows = enrolments::table
-        .filter(enrolments::class_id.eq_any(&class_ids))
-        .order((
-            enrolments::class_id.asc(),
-            enrolments::student_id.asc(),
-            enrolments::from_date.asc(),
-        ))
-        .select((
-            enrolments::class_id,
-            enrolments::student_id,
-            enrolments::from_date,
-            enrolments::until_date,
-        ))
-        .load::<(String, String, String, Option<String>)>(conn)?;
-    let visible_students: BTreeSet<String> = enrolment_rows
-        .iter()
-        .map(|(_, student, _, _)| student.clone())
-        .collect();
-    let enrolments = enrolment_rows
+    let enrolments = rows
+        .enrolments
         .into_iter()
         .map(|(class_id, student_id, from, until)| {
             Ok(EnrolmentInfo {
@@ -142,25 +99,8 @@ fn load_roster(conn: &mut DbConnection, user: &AuthUser) -> Result<Roster, AppEr
         })
         .collect::<Result<Vec<_>, AppError>>()?;
 
-    let mut student_query = students::table
-        .filter(students::school_id.eq(&school_id))
-        .order((
-            students::family_name.asc(),
-            students::given_name.asc(),
-            students::id.asc(),
-        ))
-        .select((
-            students::id,
-            students::external_id,
-            students::given_name,
-            students::family_name,
-        ))
-        .into_boxed();
-    if !user.is_admin() {
-        student_query = student_query.filter(students::id.eq_any(visible_students));
-    }
-    let students = student_query
-        .load::<(String, String, String, String)>(conn)?
+    let students = rows
+        .students
         .into_iter()
         .map(|(id, external_id, given_name, family_name)| {
             Ok(StudentInfo {

@@ -5,19 +5,16 @@
 //! reads the change feed after an opaque cursor (`sync::pull`), limited to what the caller may
 //! see.
 
-use crate::db::schema::{change_feed, class_teachers};
+use crate::db::feed;
 use crate::error::AppError;
-use crate::integrity::UnreadableRow;
 use crate::security::AuthUser;
 use crate::state::AppState;
 use crate::sync::pull::{decode_cursor, encode_cursor, pull_limit};
 use crate::sync::writer::CheckedOp;
 use actix_web::web;
 use chrono::Utc;
-use diesel::prelude::*;
 use futures_util::StreamExt;
 use rollcall_shared::protocol::{MAX_OPS_PER_PUSH, MAX_PUSH_BYTES, PullQuery, PullResponse, PushRequest, PushResponse};
-use rollcall_shared::{Change, RawChange};
 
 /// How much of an oversized body is read (and thrown away) before answering 413, so the client
 /// is not cut off mid-upload and actually receives the answer. Beyond this the connection closes.
@@ -83,41 +80,6 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
     Ok(body)
 }
 
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = change_feed)]
-struct FeedRow {
-    seq: i64,
-    class_id: String,
-    date: String,
-    period: i64,
-    student_id: Option<String>,
-    field: String,
-    value: String,
-    hlc: Option<String>,
-}
-
-impl FeedRow {
-    /// The change, or what is wrong with the logged row.
-    fn into_change(self) -> Result<Change, UnreadableRow> {
-        let corrupt = |e: String| UnreadableRow::new("op_log", self.seq.to_string(), e);
-        let raw = RawChange {
-            class_id: self.class_id.parse().map_err(|e: uuid::Error| corrupt(e.to_string()))?,
-            date: self.date.clone(),
-            period: self.period,
-            student_id: self
-                .student_id
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e: uuid::Error| corrupt(e.to_string()))?,
-            field: self.field.clone(),
-            value: serde_json::from_str(&self.value).map_err(|e| corrupt(e.to_string()))?,
-            hlc: self.hlc.clone().unwrap_or_default(),
-        };
-        Change::try_from(raw).map_err(|e| corrupt(e.to_string()))
-    }
-}
-
 /// `GET /api/v1/sync/pull?cursor=C&limit=N`
 #[utoipa::path(
     get,
@@ -146,21 +108,14 @@ pub async fn pull_changes(
     let mut rows = state
         .db
         .run(move |conn| {
-            let mut feed = change_feed::table
-                .filter(change_feed::school_id.eq(user.school_id.to_string()))
-                .filter(change_feed::seq.gt(after))
-                .order(change_feed::seq.asc())
-                .limit(i64::from(limit) + 1)
-                .select(FeedRow::as_select())
-                .into_boxed();
-            if !user.is_admin() {
-                let classes = class_teachers::table
-                    .filter(class_teachers::teacher_id.eq(user.id.to_string()))
-                    .select(class_teachers::class_id)
-                    .load::<String>(conn)?;
-                feed = feed.filter(change_feed::class_id.eq_any(classes));
-            }
-            Ok(feed.load(conn)?)
+            let teacher_id = (!user.is_admin()).then(|| user.id.to_string());
+            Ok(feed::changes_after(
+                conn,
+                &user.school_id.to_string(),
+                teacher_id.as_deref(),
+                after,
+                i64::from(limit) + 1,
+            )?)
         })
         .await?;
     let more = rows.len() > limit as usize;

@@ -4,6 +4,7 @@
 //!
 //! Names come from a fixed-seed generator, so every demo database holds the same people.
 
+use super::{DbArgs, open_db, settings};
 use crate::db::schema::{class_teachers, classes, enrolments, periods, schools, students, users};
 use crate::db::{DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
@@ -350,6 +351,29 @@ fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String
     Ok(Seeded::Created {
         students: student_count,
     })
+}
+
+/// `rollcall demo`: seeds the demo school into an empty database and says what it did.
+pub(super) fn run(args: DbArgs) -> Result<(), String> {
+    let settings = settings(&args, None).map_err(|e| e.to_string())?;
+    crate::logging::init("warn");
+    let mut conn = open_db(&settings)?;
+    match seed(&mut conn, chrono::Local::now().date_naive()).map_err(|e| e.to_string())? {
+        Seeded::Created { students } => {
+            println!("Seeded {} with {students} students.", DEMO_SCHOOL_NAME);
+            println!(
+                "Demo logins (demo data only): {} and {}, all with the password {}",
+                DEMO_ADMIN,
+                DEMO_TEACHERS.map(|(username, _)| username).join(", "),
+                DEMO_PASSWORD
+            );
+        }
+        Seeded::AlreadyPresent => println!("demo school already present"),
+        Seeded::OtherSchoolPresent(name) => {
+            println!("the database already holds the school {name:?}; the demo is only seeded into an empty database")
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

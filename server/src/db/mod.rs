@@ -5,23 +5,25 @@
 //! Diesel is synchronous: every call runs on a blocking thread ([`Db::run`]) or on the push
 //! writer's own thread, never on an async worker.
 
+pub mod authz;
+mod checkpointer;
+pub mod feed;
+pub mod locks;
 pub mod marks;
+mod migrations;
+pub mod roster;
 pub mod schema;
 pub mod users;
+
+pub use checkpointer::Checkpointer;
 
 use crate::error::AppError;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-#[cfg(feature = "sqlite")]
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
-#[cfg(feature = "postgres")]
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
 
 /// How long a SQLite connection waits for another writer before giving up. Group commits are
 /// short; this only bites when the disk stalls.
@@ -32,12 +34,6 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 /// (and the pushes waiting on them) do not pay for copying the log into the database file;
 /// this is the backstop for when that thread falls behind, and for the CLI.
 const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 20_000;
-/// How often the checkpointer copies the write-ahead log into the database file. Often, so each
-/// copy is small: a checkpoint ends with an fsync of the database file, and a commit's fsync of
-/// the log waits behind it on the disk. Under the push benchmark, checkpoints every 250 ms (or
-/// 1 s) stalled commits for 30–50 ms and put p99 at 44–55 ms; every 25 ms it is 21–26 ms. When
-/// nothing changed, a checkpoint only reads the log's header.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
 /// The key of the PostgreSQL advisory lock that serializes writers (see [`write_transaction`]).
 /// Any fixed number works; this one spells "rollcall" in ASCII.
@@ -235,7 +231,7 @@ impl Db {
             })?;
         }
         let mut conn = url.connect()?;
-        migrate(&mut conn)?;
+        migrations::migrate(&mut conn)?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
@@ -278,80 +274,6 @@ impl Db {
         .await
         .map_err(|e| AppError::Internal(format!("a database task did not finish: {e}")))?
     }
-}
-
-/// SQLite only: a thread that checkpoints the write-ahead log in the background (PASSIVE: it
-/// never blocks the writer or readers). Stops, after a last checkpoint, when dropped.
-#[derive(Debug)]
-pub struct Checkpointer {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    /// Starts the thread for a SQLite database; `None` for PostgreSQL, which checkpoints itself.
-    pub fn start(db: &Db) -> Result<Option<Checkpointer>, ConnectError> {
-        if !matches!(db.url, DbUrl::Sqlite(_)) {
-            return Ok(None);
-        }
-        let mut conn = db.connect()?;
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("rollcall-checkpoint".to_owned())
-            .spawn(move || {
-                let checkpoint = |conn: &mut DbConnection| {
-                    if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
-                        tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log failed; will retry");
-                    }
-                };
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                    checkpoint(&mut conn);
-                }
-                checkpoint(&mut conn);
-            })
-            .map_err(|e| ConnectError::Thread(e.to_string()))?;
-        Ok(Some(Checkpointer {
-            stop: Some(stop),
-            thread: Some(thread),
-        }))
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Applies the pending migrations of the connection's backend.
-fn migrate(conn: &mut DbConnection) -> Result<(), OpenError> {
-    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| OpenError::Migrate(e.to_string());
-    match conn {
-        #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(conn) => {
-            // WAL lets readers (pull, roster) go on while the writer commits. It is a property
-            // of the file, so it is set once here rather than on every connection.
-            conn.batch_execute("PRAGMA journal_mode = WAL;")
-                .map_err(OpenError::Wal)?;
-            conn.run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(migration_error)?;
-        }
-        #[cfg(feature = "postgres")]
-        DbConnection::Pg(conn) => {
-            // Several servers may start at once on one database: the session lock makes them
-            // migrate one after the other.
-            conn.batch_execute(&format!("SELECT pg_advisory_lock({WRITE_LOCK_KEY})"))
-                .map_err(|e| OpenError::Migrate(e.to_string()))?;
-            let result = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
-            conn.batch_execute(&format!("SELECT pg_advisory_unlock({WRITE_LOCK_KEY})"))
-                .map_err(|e| OpenError::Migrate(e.to_string()))?;
-            result.map_err(migration_error)?;
-        }
-    }
-    Ok(())
 }
 
 /// Runs `f` in a write transaction and commits it; rolls back if `f` fails.

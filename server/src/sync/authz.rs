@@ -6,8 +6,7 @@
 //! transaction), reloading when it moved. The copy is therefore exactly what is committed,
 //! whichever server or tool made the change.
 
-use crate::db::DbConnection;
-use crate::db::schema::{authz_version, class_teachers, classes, enrolments, locks, users};
+use crate::db::{self, DbConnection};
 use crate::integrity::{UnreadableRow, UnreadableRows};
 use crate::security::AuthUser;
 use chrono::NaiveDate;
@@ -96,7 +95,7 @@ impl AuthzSnapshot {
     /// Brings the copy up to date if the database moved on since it was loaded. Rows it cannot
     /// read are skipped and reported to `unreadable`.
     pub fn refresh(&mut self, conn: &mut DbConnection, unreadable: &UnreadableRows) -> QueryResult<()> {
-        let version = authz_version::table.select(authz_version::version).first::<i64>(conn)?;
+        let version = db::authz::version(conn)?;
         if self.version != Some(version) {
             let mut skipped = Vec::new();
             *self = AuthzSnapshot::load(conn, version, &mut skipped)?;
@@ -111,11 +110,9 @@ impl AuthzSnapshot {
             version: Some(version),
             ..AuthzSnapshot::default()
         };
-        let user_rows = users::table
-            .select((users::id, users::school_id, users::role, users::disabled_at))
-            .load::<(String, String, String, Option<i64>)>(conn)?;
+        let rows = db::authz::load(conn)?;
         snapshot.users = read_rows(
-            user_rows,
+            rows.users,
             "users",
             |(id, ..)| id.clone(),
             |(id, school_id, role, disabled_at)| {
@@ -130,11 +127,8 @@ impl AuthzSnapshot {
         )
         .into_iter()
         .collect();
-        let class_rows = classes::table
-            .select((classes::id, classes::school_id, classes::name))
-            .load::<(String, String, String)>(conn)?;
         snapshot.classes = read_rows(
-            class_rows,
+            rows.classes,
             "classes",
             |(id, ..)| id.clone(),
             |(id, school_id, name)| {
@@ -149,11 +143,8 @@ impl AuthzSnapshot {
         )
         .into_iter()
         .collect();
-        let teacher_rows = class_teachers::table
-            .select((class_teachers::class_id, class_teachers::teacher_id))
-            .load::<(String, String)>(conn)?;
         for (class_id, teacher_id) in read_rows(
-            teacher_rows,
+            rows.class_teachers,
             "class_teachers",
             |(class_id, teacher_id)| format!("{class_id} {teacher_id}"),
             |(class_id, teacher_id)| Ok((parse::<ClassId>(class_id, "class id")?, parse(teacher_id, "user id")?)),
@@ -163,16 +154,8 @@ impl AuthzSnapshot {
                 class.teachers.push(teacher_id);
             }
         }
-        let enrolment_rows = enrolments::table
-            .select((
-                enrolments::class_id,
-                enrolments::student_id,
-                enrolments::from_date,
-                enrolments::until_date,
-            ))
-            .load::<(String, String, String, Option<String>)>(conn)?;
         for (key, span) in read_rows(
-            enrolment_rows,
+            rows.enrolments,
             "enrolments",
             |(class_id, student_id, from, _)| format!("{class_id} {student_id} {from}"),
             |(class_id, student_id, from, until)| {
@@ -183,19 +166,8 @@ impl AuthzSnapshot {
         ) {
             snapshot.enrolments.entry(key).or_default().push(span);
         }
-        let lock_rows = locks::table
-            .filter(locks::reopened_at.is_null())
-            .select((
-                locks::id,
-                locks::school_id,
-                locks::class_id,
-                locks::from_date,
-                locks::until_date,
-                locks::reason,
-            ))
-            .load::<(String, String, Option<String>, String, String, String)>(conn)?;
         for (school_id, lock) in read_rows(
-            lock_rows,
+            rows.open_locks,
             "locks",
             |(id, ..)| id.clone(),
             |(_, school_id, class_id, from, until, reason)| {

@@ -1,0 +1,144 @@
+//! `rollcall user add`: an admin or a teacher account, with a generated or given password.
+
+use super::{DbArgs, open_db, settings};
+use crate::db::schema::{schools, users};
+use crate::db::users::normalize_username;
+use crate::db::{DbConnection, now_ms, write_transaction};
+use crate::error::AppError;
+use crate::security::passwords;
+use clap::{Args, Subcommand, ValueEnum};
+use diesel::prelude::*;
+use std::io::BufRead;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum UserCommand {
+    /// Add an admin or a teacher. Without --password-stdin a password is generated and printed
+    /// once.
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Teacher,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct UserAddArgs {
+    /// Login name (case-insensitive, no spaces).
+    #[arg(long)]
+    username: String,
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// Name shown in the app; defaults to the username.
+    #[arg(long)]
+    display_name: Option<String>,
+    /// The school to add the user to. Needed when the database holds several schools; on an
+    /// empty database a school of this name is created.
+    #[arg(long)]
+    school: Option<String>,
+    /// Read the password from the first line of standard input instead of generating one.
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+pub(super) fn add(args: UserAddArgs) -> Result<(), String> {
+    let settings = settings(&args.db, None).map_err(|e| e.to_string())?;
+    crate::logging::init("warn");
+    let username = normalize_username(&args.username);
+    if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("a username is 1 to 64 characters with no spaces or control characters".to_owned());
+    }
+    let (password, generated) = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        if password.chars().count() < 8 {
+            return Err("the password must be at least 8 characters".to_owned());
+        }
+        (password, false)
+    } else {
+        (passwords::generate(), true)
+    };
+    let hash = passwords::hash(&password).map_err(|e| format!("cannot hash the password: {e}"))?;
+    let role = match args.role {
+        RoleArg::Admin => "admin",
+        RoleArg::Teacher => "teacher",
+    };
+    let display_name = args.display_name.clone().unwrap_or_else(|| username.clone());
+    let mut conn = open_db(&settings)?;
+    let school = write_transaction(&mut conn, |conn| {
+        let school = pick_school(conn, args.school.as_deref())?;
+        let taken = users::table
+            .filter(users::username.eq(&username))
+            .count()
+            .get_result::<i64>(conn)?;
+        if taken > 0 {
+            return Err(AppError::Conflict(format!(
+                "the username {username:?} is already taken"
+            )));
+        }
+        diesel::insert_into(users::table)
+            .values((
+                users::id.eq(uuid::Uuid::new_v4().to_string()),
+                users::school_id.eq(&school.0),
+                users::username.eq(&username),
+                users::display_name.eq(&display_name),
+                users::role.eq(role),
+                users::password_hash.eq(&hash),
+                users::created_at.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        Ok(school)
+    })
+    .map_err(|e: AppError| e.to_string())?;
+    println!("Added {role} {username} to {}.", school.1);
+    if generated {
+        println!("Password (shown only now, write it down): {password}");
+    }
+    Ok(())
+}
+
+/// (id, name) of the school to add a user to, creating it on an empty database.
+fn pick_school(conn: &mut DbConnection, wanted: Option<&str>) -> Result<(String, String), AppError> {
+    let all = schools::table
+        .select((schools::id, schools::name))
+        .load::<(String, String)>(conn)?;
+    match (wanted, all.as_slice()) {
+        (Some(name), _) => {
+            if let Some(found) = all.iter().find(|(_, n)| n == name) {
+                return Ok(found.clone());
+            }
+            if !all.is_empty() {
+                let names: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
+                return Err(AppError::NotFound(format!(
+                    "there is no school {name:?}; the schools are: {}",
+                    names.join(", ")
+                )));
+            }
+            create_school(conn, name)
+        }
+        (None, [only]) => Ok(only.clone()),
+        (None, []) => create_school(conn, "My School"),
+        (None, _) => Err(AppError::BadRequest(
+            "the database holds several schools: say which with --school".to_owned(),
+        )),
+    }
+}
+
+fn create_school(conn: &mut DbConnection, name: &str) -> Result<(String, String), AppError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    diesel::insert_into(schools::table)
+        .values((
+            schools::id.eq(&id),
+            schools::name.eq(name),
+            schools::created_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok((id, name.to_owned()))
+}
