@@ -276,10 +276,18 @@ async fn only_admins_manage_locks(server: &TestServer) {
         .await;
     assert_eq!(reopen.status, StatusCode::FORBIDDEN);
 
-    // An admin cannot lock another school's class, nor give no reason, nor an upside-down range.
+    // An admin cannot lock another school's class (there is no such class in theirs), nor give
+    // no reason, nor an upside-down range.
     let hillside = school.stranger_roster.class(0);
+    let foreign = server
+        .post(
+            "/api/v1/admin/locks",
+            &school.admin,
+            json!({"class_id": hillside, "from": school_day(1), "until": school_day(1), "reason": "x"}),
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{:?}", foreign.body);
     for bad in [
-        json!({"class_id": hillside, "from": school_day(1), "until": school_day(1), "reason": "x"}),
         json!({"from": school_day(1), "until": school_day(1), "reason": "  "}),
         json!({"from": school_day(2), "until": school_day(1), "reason": "x"}),
         json!({"from": "yesterday", "until": school_day(1), "reason": "x"}),

@@ -139,7 +139,8 @@ fn written(row: &LockRow) -> Result<LockInfo, AppError> {
     request_body = CreateLockRequest,
     responses(
         (status = 201, description = "Locked: ops on these registers are now rejected with REGISTER_LOCKED", body = LockInfo),
-        (status = 400, description = "Malformed body, until before from, empty reason, or a class of another school (BAD_REQUEST)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 400, description = "Malformed body, a date that is not a school date (VALIDATION), until before from, or an empty reason (BAD_REQUEST)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 404, description = "No such class in your school (NOT_FOUND)", body = crate::api::docs::ErrorBodyDoc),
         (status = 401, description = "No or bad token", body = crate::api::docs::ErrorBodyDoc),
         (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::api::docs::ErrorBodyDoc),
     ),
@@ -179,8 +180,9 @@ pub async fn create_lock(
                 if let Some(class_id) = &row.class_id
                     && !roster::class_is_in_school(conn, class_id, &row.school_id)?
                 {
-                    return Err(AppError::BadRequest(format!(
-                        "class {class_id} is not a class of your school"
+                    // Unknown and another school's are alike to the caller: no such class here.
+                    return Err(AppError::NotFound(format!(
+                        "class {class_id} is not a class of your school; lock the whole school or pick one of its classes"
                     )));
                 }
                 locks::insert(conn, &row)?;
