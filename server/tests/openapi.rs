@@ -18,6 +18,201 @@ use std::collections::BTreeSet;
 
 backend_tests!(every_answer_is_one_the_document_describes);
 
+/// Real values of every wire type, with every optional key set (a walk through the API does not
+/// produce each of them: a re-stamped op, a clock offset), each valid against its schema, types
+/// included. Every object schema of the document has a sample here.
+#[test]
+fn every_wire_type_with_every_key_matches_its_schema() {
+    use chrono::{NaiveDate, NaiveTime, Utc};
+    use rollcall_server::api::locks::LockInfo;
+    use rollcall_server::integrity::UnreadableRow;
+    use rollcall_server::sync::notices::ChangeNotice;
+    use rollcall_shared::protocol::*;
+    use rollcall_shared::*;
+    use utoipa::OpenApi;
+
+    let doc = Document::new(serde_json::to_value(rollcall_server::api::openapi::ApiDoc::openapi()).unwrap());
+    let id = uuid::Uuid::new_v4();
+    let hlc: Hlc = "1763719200000-0000-9f2c4a1b7d3e5f60".parse().unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+    let user = UserInfo {
+        id: UserId(id),
+        username: "teacher1".into(),
+        display_name: "T".into(),
+        role: Role::Teacher,
+        school_id: SchoolId(id),
+    };
+    let op = RawOp {
+        op_id: OpId(id),
+        hlc: hlc.to_string(),
+        device_time: Utc::now(),
+        class_id: ClassId(id),
+        date: "2026-11-20".into(),
+        period: 1,
+        student_id: Some(StudentId(id)),
+        field: "minutes_late".into(),
+        value: WireValue::Whole(5),
+    };
+    let change = op.validate().unwrap().change;
+    let error = ErrorBody {
+        error: ErrorInfo {
+            code: ErrorCode::Validation,
+            message: "m".into(),
+            detail: Some(ValidationCode::NoteTooLong),
+        },
+    };
+    let samples = [
+        (
+            "LoginRequest",
+            json!(LoginRequest {
+                username: "a".into(),
+                password: "b".into()
+            }),
+        ),
+        ("UserInfo", json!(user)),
+        (
+            "LoginResponse",
+            json!(LoginResponse {
+                access_token: "t".into(),
+                token_type: "Bearer".into(),
+                expires_in: 900,
+                user
+            }),
+        ),
+        (
+            "Roster",
+            json!(Roster {
+                school: SchoolInfo {
+                    id: SchoolId(id),
+                    name: "S".into()
+                },
+                periods: vec![PeriodInfo {
+                    period: 1,
+                    label: "P1".into(),
+                    starts: NaiveTime::from_hms_opt(8, 45, 0).unwrap(),
+                    ends: NaiveTime::from_hms_opt(9, 40, 0).unwrap(),
+                }],
+                classes: vec![ClassInfo {
+                    id: ClassId(id),
+                    name: "7A".into(),
+                    teacher_ids: vec![UserId(id)]
+                }],
+                students: vec![StudentInfo {
+                    id: StudentId(id),
+                    external_id: "1".into(),
+                    given_name: "A".into(),
+                    family_name: "B".into(),
+                }],
+                enrolments: vec![EnrolmentInfo {
+                    class_id: ClassId(id),
+                    student_id: StudentId(id),
+                    from: day,
+                    until: Some(day),
+                }],
+            }),
+        ),
+        (
+            "PushRequest",
+            json!(PushRequest {
+                device_id: NodeId(1),
+                ops: vec![op]
+            }),
+        ),
+        (
+            "PushResponse",
+            json!(PushResponse {
+                results: vec![OpResult {
+                    op_id: OpId(id),
+                    outcome: Outcome::Rejected,
+                    code: Some(ErrorCode::Validation),
+                    message: Some("m".into()),
+                    detail: Some(ValidationCode::NoteTooLong),
+                    restamped_hlc: Some(hlc),
+                }],
+                server_hlc: hlc,
+                server_time: Utc::now(),
+                clock_offset_ms: Some(-1),
+            }),
+        ),
+        (
+            "PullResponse",
+            json!(PullResponse {
+                changes: vec![change],
+                cursor: "4711".into(),
+                more: false,
+                server_hlc: hlc,
+                server_time: Utc::now(),
+            }),
+        ),
+        ("ErrorBody", json!(error)),
+        (
+            "ChangesEvent",
+            json!(ChangeNotice {
+                school_id: SchoolId(id),
+                class_ids: vec![ClassId(id)]
+            }),
+        ),
+        (
+            "LockInfo",
+            json!(LockInfo {
+                id,
+                class_id: Some(ClassId(id)),
+                from: day,
+                until: day,
+                reason: "census".into(),
+                locked_hlc: hlc,
+                created_by: UserId(id),
+                created_at: Utc::now(),
+                active: false,
+                reopened_at: Some(Utc::now()),
+                reopened_by: Some(UserId(id)),
+                reopen_reason: Some("a correction".into()),
+            }),
+        ),
+        (
+            "CreateLockRequest",
+            json!({"class_id": id, "from": "2026-11-16", "until": "2026-11-20", "reason": "census"}),
+        ),
+        ("ReopenLockRequest", json!({"reason": "a correction"})),
+        (
+            "Health",
+            json!({"status": "degraded", "unreadable_rows": [UnreadableRow::new("locks", id.to_string(), "bad date")]}),
+        ),
+    ];
+    // The nested types (Op, OpResult, Change, ErrorInfo, …) are checked through their parents.
+    let nested = [
+        "Op",
+        "OpResult",
+        "Change",
+        "ErrorInfo",
+        "SchoolInfo",
+        "PeriodInfo",
+        "ClassInfo",
+        "StudentInfo",
+        "EnrolmentInfo",
+        "UnreadableRow",
+    ];
+    for (schema, sample) in &samples {
+        doc.validate(
+            &json!({"$ref": format!("#/components/schemas/{schema}")}),
+            sample,
+            schema,
+        );
+    }
+    let objects: BTreeSet<&str> = doc.doc["components"]["schemas"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, schema)| schema.get("properties").is_some())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let covered: BTreeSet<&str> = samples.iter().map(|(name, _)| *name).chain(nested).collect();
+    assert_eq!(
+        objects, covered,
+        "every object schema has a sample, directly or through a parent"
+    );
+}
+
 /// The served document, and how to check answers against it.
 struct Document {
     doc: Value,
@@ -32,15 +227,19 @@ impl Document {
     async fn fetch(server: &TestServer) -> Document {
         let reply = server.call("GET", "/api/openapi.json", None, None).await;
         assert_eq!(reply.status, StatusCode::OK);
-        let mut components = reply.body["components"].clone();
-        close_objects(&mut components);
-        let document = Document {
-            doc: reply.body.clone(),
-            components,
-            checked: Default::default(),
-        };
+        let document = Document::new(reply.body.clone());
         document.check("GET", "/api/openapi.json", &reply);
         document
+    }
+
+    fn new(doc: Value) -> Document {
+        let mut components = doc["components"].clone();
+        close_objects(&mut components);
+        Document {
+            doc,
+            components,
+            checked: Default::default(),
+        }
     }
 
     /// Checks one answer to `method template` (the path as the document spells it).

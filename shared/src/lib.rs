@@ -18,10 +18,14 @@ pub mod hlc;
 pub mod ids;
 pub mod merge;
 pub mod op;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod protocol;
 pub mod register;
 pub mod report;
 pub mod text;
+#[cfg(feature = "typescript")]
+pub mod typescript;
 pub mod wire_name;
 pub mod wire_time;
 

@@ -475,15 +475,22 @@ pub struct Change {
 
 /// The wire form of a [`Change`] (pull): `{class_id, date, period, student_id?, field, value, hlc}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Change))]
 pub struct RawChange {
     pub class_id: ClassId,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::date_text))]
     pub date: String,
     #[serde(deserialize_with = "whole_number")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 16))]
     pub period: i64,
+    /// Absent for `submitted`, which is about the whole register.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub student_id: Option<StudentId>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Field))]
     pub field: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::change_value))]
     pub value: WireValue,
+    #[cfg_attr(feature = "openapi", schema(value_type = Hlc))]
     pub hlc: String,
 }
 
@@ -519,17 +526,30 @@ impl From<Change> for RawChange {
 /// student_id?, field, value}`. Missing or mistyped keys fail to parse (400 for the whole
 /// push); rule breaks inside well-typed keys are found by [`RawOp::validate`] (one op rejected).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Op))]
 pub struct RawOp {
     pub op_id: OpId,
+    /// `<wall ms, 13 digits>-<counter, 4 hex>-<node, 16 hex>`; any other text rejects the op
+    /// (VALIDATION, MALFORMED_HLC).
+    #[cfg_attr(feature = "openapi", schema(example = "1763719200000-0000-9f2c4a1b7d3e5f60"))]
     pub hlc: String,
+    /// The device's clock when the teacher tapped, kept for the audit log.
     #[serde(with = "crate::wire_time::utc")]
     pub device_time: DateTime<Utc>,
     pub class_id: ClassId,
+    /// `YYYY-MM-DD`; anything else rejects the op (VALIDATION, INVALID_DATE).
+    #[cfg_attr(feature = "openapi", schema(example = "2026-11-20"))]
     pub date: String,
+    /// 1 to 16; any other number rejects the op (VALIDATION, PERIOD_OUT_OF_RANGE).
     #[serde(deserialize_with = "whole_number")]
+    #[cfg_attr(feature = "openapi", schema(example = 1))]
     pub period: i64,
+    /// Absent or null for `submitted`, required for the other fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub student_id: Option<StudentId>,
+    /// status, minutes_late, note or submitted; any other name rejects the op (VALIDATION,
+    /// UNKNOWN_FIELD).
+    #[cfg_attr(feature = "openapi", schema(example = "status"))]
     pub field: String,
     pub value: WireValue,
 }

@@ -18,15 +18,25 @@ pub const PROTOCOL_HEADER: &str = "Rollcall-Protocol";
 pub const MAX_OPS_PER_PUSH: usize = 1000;
 /// Largest push body, in bytes.
 pub const MAX_PUSH_BYTES: usize = 1024 * 1024;
+/// Changes per pull when the client does not say.
+pub const DEFAULT_PULL_LIMIT: u32 = 500;
+/// Most changes one pull returns; a larger `limit` is refused.
+pub const MAX_PULL_LIMIT: u32 = 1000;
+/// What a pull cursor looks like: the feed position of the last change pulled, in decimal. The
+/// document shows this pattern, and the server takes every cursor that matches it.
+pub const CURSOR_PATTERN: &str = "^[0-9]{1,18}$";
 
 /// `{"error": {"code", "message", "detail"?}}`: the body of every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorInfo,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorInfo {
+    /// A stable code: clients match on it, never on the message.
     pub code: ErrorCode,
     /// Says what happened and what to do next, for a person.
     pub message: String,
@@ -55,6 +65,7 @@ impl Role {
 
 /// `POST /api/v1/auth/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -62,6 +73,8 @@ pub struct LoginRequest {
 
 /// The signed-in user, as login returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct UserInfo {
     pub id: UserId,
     pub username: String,
@@ -72,9 +85,11 @@ pub struct UserInfo {
 
 /// Answer to login and refresh. The refresh token travels only in its HttpOnly cookie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub access_token: String,
     /// Always `"Bearer"`.
+    #[cfg_attr(feature = "openapi", schema(example = "Bearer"))]
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
@@ -83,6 +98,8 @@ pub struct LoginResponse {
 
 /// `GET /api/v1/roster`: what the caller may see, cached on the tablet for offline use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Roster {
     pub school: SchoolInfo,
     pub periods: Vec<PeriodInfo>,
@@ -92,6 +109,8 @@ pub struct Roster {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct SchoolInfo {
     pub id: SchoolId,
     pub name: String,
@@ -99,16 +118,25 @@ pub struct SchoolInfo {
 
 /// A timetable slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct PeriodInfo {
     pub period: u8,
     pub label: String,
+    /// `HH:MM:SS`, school time.
     #[serde(with = "crate::wire_time::time_of_day")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "08:45:00"))]
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     pub starts: NaiveTime,
     #[serde(with = "crate::wire_time::time_of_day")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "09:40:00"))]
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     pub ends: NaiveTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ClassInfo {
     pub id: ClassId,
     pub name: String,
@@ -116,6 +144,8 @@ pub struct ClassInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct StudentInfo {
     pub id: StudentId,
     /// The school's own student number.
@@ -126,12 +156,18 @@ pub struct StudentInfo {
 
 /// A student's membership of a class; `until` is inclusive, `None` while it lasts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct EnrolmentInfo {
     pub class_id: ClassId,
     pub student_id: StudentId,
+    /// `YYYY-MM-DD`, the first day in the class.
     #[serde(with = "crate::wire_time::date")]
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     pub from: NaiveDate,
+    /// `YYYY-MM-DD`, the last day in the class.
     #[serde(with = "crate::wire_time::optional_date", default)]
+    #[cfg_attr(feature = "typescript", ts(type = "string | null"))]
     pub until: Option<NaiveDate>,
 }
 
@@ -144,9 +180,12 @@ impl EnrolmentInfo {
 
 /// `POST /api/v1/sync/push`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     /// The device's HLC node id.
     pub device_id: NodeId,
+    /// At most [`MAX_OPS_PER_PUSH`] (more: 413 TOO_MANY_OPS).
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub ops: Vec<RawOp>,
 }
 
@@ -181,11 +220,14 @@ wire_names! {
 
 /// One entry of a push answer, in the order of the request's ops.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpResult {
     pub op_id: OpId,
     pub outcome: Outcome,
+    /// For rejected ops: FORBIDDEN, NOT_ENROLLED, REGISTER_LOCKED, OP_ID_REUSED or VALIDATION.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<ErrorCode>,
+    /// For rejected ops: why, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// For `VALIDATION`: which rule was broken.
@@ -199,6 +241,7 @@ pub struct OpResult {
 
 /// Answer to a push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     pub results: Vec<OpResult>,
     pub server_hlc: Hlc,
@@ -223,9 +266,12 @@ pub struct PullQuery {
 
 /// Answer to a pull.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullResponse {
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::op::RawChange>))]
     pub changes: Vec<Change>,
     /// Pass back as `cursor` on the next pull.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::cursor))]
     pub cursor: String,
     /// True when more changes are waiting: pull again at once.
     pub more: bool,

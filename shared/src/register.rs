@@ -31,7 +31,18 @@ impl Status {
         }
     }
 
-    /// The status a tap moves to next: present → late → absent → excused → present.
+    /// The word a person reads for it, in the app, reports and exports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Present => "Present",
+            Status::Late => "Late",
+            Status::Absent => "Absent",
+            Status::Excused => "Excused",
+        }
+    }
+
+    /// The status a tap moves to next: present → late → absent → excused → present. The web
+    /// app's cycle is generated from this (`www/js/rules.js`).
     pub fn next(self) -> Status {
         match self {
             Status::Present => Status::Late,

@@ -84,6 +84,42 @@ macro_rules! wire_names {
             }
         }
 
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::openapi::names_schema(
+                    $what,
+                    <$name as strum::VariantArray>::VARIANTS.iter().map(|variant| variant.as_str()),
+                )
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
+        #[cfg(feature = "typescript")]
+        impl ts_rs::TS for $name {
+            type WithoutGenerics = Self;
+            type OptionInnerType = Self;
+            fn name() -> String {
+                stringify!($name).to_owned()
+            }
+            fn inline() -> String {
+                crate::typescript::names_union(
+                    <$name as strum::VariantArray>::VARIANTS.iter().map(|variant| variant.as_str()),
+                )
+            }
+            fn inline_flattened() -> String {
+                panic!("a name cannot be flattened")
+            }
+            fn decl() -> String {
+                format!("type {} = {};", stringify!($name), Self::inline())
+            }
+            fn decl_concrete() -> String {
+                Self::decl()
+            }
+        }
+
         impl std::str::FromStr for $name {
             type Err = crate::wire_name::UnknownName;
             fn from_str(name: &str) -> Result<Self, Self::Err> {

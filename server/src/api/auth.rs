@@ -42,12 +42,12 @@ fn peer_ip(req: &HttpRequest) -> IpAddr {
     post,
     path = "/api/v1/auth/login",
     tag = "auth",
-    request_body = crate::api::docs::LoginRequestDoc,
+    request_body = rollcall_shared::protocol::LoginRequest,
     responses(
-        (status = 200, description = "Signed in; the refresh token is set as an HttpOnly cookie", body = crate::api::docs::LoginResponseDoc),
-        (status = 400, description = "Malformed body", body = crate::api::docs::ErrorBodyDoc),
-        (status = 401, description = "Wrong username or password (INVALID_CREDENTIALS)", body = crate::api::docs::ErrorBodyDoc),
-        (status = 429, description = "Too many failed attempts; see Retry-After (RATE_LIMITED)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 200, description = "Signed in; the refresh token is set as an HttpOnly cookie", body = rollcall_shared::protocol::LoginResponse),
+        (status = 400, description = "Malformed body", body = rollcall_shared::protocol::ErrorBody),
+        (status = 401, description = "Wrong username or password (INVALID_CREDENTIALS)", body = rollcall_shared::protocol::ErrorBody),
+        (status = 429, description = "Too many failed attempts; see Retry-After (RATE_LIMITED)", body = rollcall_shared::protocol::ErrorBody),
     )
 )]
 pub async fn login_user(
@@ -118,8 +118,8 @@ pub async fn login_user(
     path = "/api/v1/auth/refresh",
     tag = "auth",
     responses(
-        (status = 200, description = "A new access token; the refresh cookie is replaced", body = crate::api::docs::LoginResponseDoc),
-        (status = 401, description = "No, expired, revoked or reused refresh token (INVALID_REFRESH_TOKEN); a reused one ends the whole sign-in, unless it was swapped within the reuse grace (then its successor is returned again)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 200, description = "A new access token; the refresh cookie is replaced", body = rollcall_shared::protocol::LoginResponse),
+        (status = 401, description = "No, expired, revoked or reused refresh token (INVALID_REFRESH_TOKEN); a reused one ends the whole sign-in, unless it was swapped within the reuse grace (then its successor is returned again)", body = rollcall_shared::protocol::ErrorBody),
     )
 )]
 pub async fn refresh_session(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

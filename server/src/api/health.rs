@@ -26,7 +26,7 @@ pub struct Health {
     tag = "health",
     responses(
         (status = 200, description = "The server and its database answer; `degraded` lists rows it skips", body = Health),
-        (status = 503, description = "The database does not answer (UNAVAILABLE)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 503, description = "The database does not answer (UNAVAILABLE)", body = rollcall_shared::protocol::ErrorBody),
     )
 )]
 pub async fn get_health(state: web::Data<AppState>) -> Result<web::Json<Health>, AppError> {

@@ -139,10 +139,10 @@ fn written(row: &LockRow) -> Result<LockInfo, AppError> {
     request_body = CreateLockRequest,
     responses(
         (status = 201, description = "Locked: ops on these registers are now rejected with REGISTER_LOCKED", body = LockInfo),
-        (status = 400, description = "Malformed body, a date that is not a school date (VALIDATION), until before from, or an empty reason (BAD_REQUEST)", body = crate::api::docs::ErrorBodyDoc),
-        (status = 404, description = "No such class in your school (NOT_FOUND)", body = crate::api::docs::ErrorBodyDoc),
-        (status = 401, description = "No or bad token", body = crate::api::docs::ErrorBodyDoc),
-        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 400, description = "Malformed body, a date that is not a school date (VALIDATION), until before from, or an empty reason (BAD_REQUEST)", body = rollcall_shared::protocol::ErrorBody),
+        (status = 404, description = "No such class in your school (NOT_FOUND)", body = rollcall_shared::protocol::ErrorBody),
+        (status = 401, description = "No or bad token", body = rollcall_shared::protocol::ErrorBody),
+        (status = 403, description = "Not an admin (FORBIDDEN)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -201,8 +201,8 @@ pub async fn create_lock(
     tag = "admin",
     responses(
         (status = 200, description = "Every lock of the school, reopened ones included, latest dates first", body = Vec<LockInfo>),
-        (status = 401, description = "No or bad token", body = crate::api::docs::ErrorBodyDoc),
-        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 401, description = "No or bad token", body = rollcall_shared::protocol::ErrorBody),
+        (status = 403, description = "Not an admin (FORBIDDEN)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -237,11 +237,11 @@ pub async fn list_locks(
     request_body = ReopenLockRequest,
     responses(
         (status = 200, description = "Reopened: the registers take ops again", body = LockInfo),
-        (status = 400, description = "Malformed body or empty reason (BAD_REQUEST)", body = crate::api::docs::ErrorBodyDoc),
-        (status = 401, description = "No or bad token", body = crate::api::docs::ErrorBodyDoc),
-        (status = 403, description = "Not an admin (FORBIDDEN)", body = crate::api::docs::ErrorBodyDoc),
-        (status = 404, description = "No such lock in your school (NOT_FOUND)", body = crate::api::docs::ErrorBodyDoc),
-        (status = 409, description = "Already reopened (CONFLICT)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 400, description = "Malformed body or empty reason (BAD_REQUEST)", body = rollcall_shared::protocol::ErrorBody),
+        (status = 401, description = "No or bad token", body = rollcall_shared::protocol::ErrorBody),
+        (status = 403, description = "Not an admin (FORBIDDEN)", body = rollcall_shared::protocol::ErrorBody),
+        (status = 404, description = "No such lock in your school (NOT_FOUND)", body = rollcall_shared::protocol::ErrorBody),
+        (status = 409, description = "Already reopened (CONFLICT)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -5,7 +5,6 @@
 //! below `api` imports it.
 
 pub mod auth;
-pub mod docs;
 pub mod events;
 pub mod extract;
 pub mod health;

@@ -17,8 +17,8 @@ use std::str::FromStr;
     path = "/api/v1/roster",
     tag = "roster",
     responses(
-        (status = 200, description = "What the caller may see: an admin the whole school, a teacher their classes and those classes' students", body = crate::api::docs::RosterDoc),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 200, description = "What the caller may see: an admin the whole school, a teacher their classes and those classes' students", body = rollcall_shared::protocol::Roster),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]

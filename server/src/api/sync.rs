@@ -25,13 +25,13 @@ const DRAIN_LIMIT: usize = 4 * MAX_PUSH_BYTES;
     post,
     path = "/api/v1/sync/push",
     tag = "sync",
-    request_body = crate::api::docs::PushRequestDoc,
+    request_body = rollcall_shared::protocol::PushRequest,
     responses(
-        (status = 200, description = "Every op's outcome, in request order. Sent only after the ops are durable.", body = crate::api::docs::PushResponseDoc),
-        (status = 400, description = "Not a well-formed push, or not sent as `application/json` (BAD_REQUEST); nothing was applied", body = crate::api::docs::ErrorBodyDoc),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::docs::ErrorBodyDoc),
-        (status = 413, description = "Body over 1 MiB (PAYLOAD_TOO_LARGE) or more than 1000 ops (TOO_MANY_OPS); nothing was applied", body = crate::api::docs::ErrorBodyDoc),
-        (status = 503, description = "The database is unavailable (UNAVAILABLE); nothing was applied, retry", body = crate::api::docs::ErrorBodyDoc),
+        (status = 200, description = "Every op's outcome, in request order. Sent only after the ops are durable.", body = rollcall_shared::protocol::PushResponse),
+        (status = 400, description = "Not a well-formed push, or not sent as `application/json` (BAD_REQUEST); nothing was applied", body = rollcall_shared::protocol::ErrorBody),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = rollcall_shared::protocol::ErrorBody),
+        (status = 413, description = "Body over 1 MiB (PAYLOAD_TOO_LARGE) or more than 1000 ops (TOO_MANY_OPS); nothing was applied", body = rollcall_shared::protocol::ErrorBody),
+        (status = 503, description = "The database is unavailable (UNAVAILABLE); nothing was applied, retry", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -92,9 +92,9 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
             description = "Most changes to return (default 500); anything else is refused"),
     ),
     responses(
-        (status = 200, description = "Changes after the cursor that the caller may see, in commit order. No change is ever skipped.", body = crate::api::docs::PullResponseDoc),
-        (status = 400, description = "A cursor this server did not give out, or a limit outside 1 to 1000 (BAD_REQUEST)", body = crate::api::docs::ErrorBodyDoc),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = crate::api::docs::ErrorBodyDoc),
+        (status = 200, description = "Changes after the cursor that the caller may see, in commit order. No change is ever skipped.", body = rollcall_shared::protocol::PullResponse),
+        (status = 400, description = "A cursor this server did not give out, or a limit outside 1 to 1000 (BAD_REQUEST)", body = rollcall_shared::protocol::ErrorBody),
+        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]

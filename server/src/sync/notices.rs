@@ -11,11 +11,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
 
-/// Some changes were committed in these classes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Some changes were committed in these classes: the data of a `changes` event, telling the
+/// stream's reader to pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ChangesEvent)]
 pub struct ChangeNotice {
     #[serde(skip)]
     pub school_id: SchoolId,
+    /// Absent when the server cannot say which (it missed some): pull anyway.
+    #[schema(required = false)]
     pub class_ids: Vec<ClassId>,
 }
 

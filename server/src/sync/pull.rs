@@ -5,15 +5,9 @@ use crate::error::AppError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// Changes per pull when the client does not say.
-const DEFAULT_PULL_LIMIT: u32 = 500;
-/// Most changes one pull returns.
-const MAX_PULL_LIMIT: u32 = 1000;
-/// What a cursor looks like: the feed position of the last change pulled, in decimal. The
-/// document shows this pattern, and the server takes every cursor that matches it.
-pub const CURSOR_PATTERN: &str = "^[0-9]{1,18}$";
+use rollcall_shared::protocol::{DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT};
 
-/// Cursor text: the feed position in decimal (see [`CURSOR_PATTERN`]). Clients pass it back as
+/// Cursor text: the feed position in decimal (see [`rollcall_shared::protocol::CURSOR_PATTERN`]). Clients pass it back as
 /// they got it.
 pub fn encode_cursor(seq: i64) -> String {
     seq.to_string()
