@@ -282,10 +282,13 @@ mod tests {
         let id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         round_trip(ClassId(id), "01234567-89ab-cdef-0123-456789abcdef");
         round_trip(
-            "1763719200000-0000-9f2c4a1b7d3e5f60".parse::<Hlc>().unwrap(),
+            "1763719200000-0000-9f2c4a1b7d3e5f60".parse::<Hlc>().expect("an HLC"),
             "1763719200000-0000-9f2c4a1b7d3e5f60",
         );
-        round_trip(SchoolDate(NaiveDate::from_ymd_opt(2026, 1, 5).unwrap()), "2026-01-05");
+        round_trip(
+            SchoolDate(NaiveDate::from_ymd_opt(2026, 1, 5).expect("a date")),
+            "2026-01-05",
+        );
         round_trip(Role::Teacher, "teacher");
         round_trip(Outcome::Duplicate, "duplicate");
         round_trip(ErrorCode::OpIdReused, "OP_ID_REUSED");
@@ -293,15 +296,21 @@ mod tests {
 
     #[test]
     fn an_unreadable_text_is_kept_with_its_problem() {
-        let stored = Stored::<SchoolDate>::from_text("-001-01-01").unwrap();
+        let stored = Stored::<SchoolDate>::from_text("-001-01-01").expect("kept");
         assert_eq!(stored.to_string(), "-001-01-01");
-        assert!(stored.value().unwrap_err().starts_with("bad date: "), "{stored:?}");
-        assert_eq!(ClassId::from_text("nope").unwrap_err(), "bad class id \"nope\"");
+        assert!(
+            stored.value().expect_err("not a school date").starts_with("bad date: "),
+            "{stored:?}"
+        );
         assert_eq!(
-            Role::from_text("owner").unwrap_err(),
+            ClassId::from_text("nope").expect_err("not a UUID"),
+            "bad class id \"nope\""
+        );
+        assert_eq!(
+            Role::from_text("owner").expect_err("not a role"),
             "unknown role \"owner\": expected admin or teacher"
         );
-        let readable = Stored::<Role>::from_text("admin").unwrap();
+        let readable = Stored::<Role>::from_text("admin").expect("kept");
         assert_eq!(
             (readable.to_string(), readable.value()),
             ("admin".to_owned(), Ok(Role::Admin))

@@ -18,22 +18,26 @@ pub fn version(conn: &mut DbConnection) -> QueryResult<i64> {
 /// read must be skipped and reported, not fail the load (see `integrity`).
 #[derive(Debug)]
 pub struct AuthzRows {
-    /// `(id, school_id, role, disabled_at)`.
-    pub users: Vec<(Stored<UserId>, Stored<SchoolId>, Stored<Role>, Option<i64>)>,
+    pub users: Vec<UserAccessRow>,
     /// `(id, school_id, name)`.
     pub classes: Vec<(Stored<ClassId>, Stored<SchoolId>, String)>,
     /// `(class_id, teacher_id)`.
     pub class_teachers: Vec<(Stored<ClassId>, Stored<UserId>)>,
-    /// `(class_id, student_id, from, until)`.
-    pub enrolments: Vec<(
-        Stored<ClassId>,
-        Stored<StudentId>,
-        Stored<SchoolDate>,
-        Option<Stored<SchoolDate>>,
-    )>,
+    pub enrolments: Vec<EnrolmentRow>,
     /// The locks not reopened.
     pub open_locks: Vec<OpenLockRow>,
 }
+
+/// A user: `(id, school_id, role, disabled_at)`.
+pub type UserAccessRow = (Stored<UserId>, Stored<SchoolId>, Stored<Role>, Option<i64>);
+
+/// An enrolment: `(class_id, student_id, from, until)`.
+pub type EnrolmentRow = (
+    Stored<ClassId>,
+    Stored<StudentId>,
+    Stored<SchoolDate>,
+    Option<Stored<SchoolDate>>,
+);
 
 /// A lock not reopened: `(id, school_id, class_id, from, until, reason)`.
 pub type OpenLockRow = (

@@ -378,19 +378,19 @@ mod tests {
                 .join("../migrations")
                 .join(backend);
             let mut migrations: Vec<_> = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|entry| entry.unwrap().path())
+                .expect("the migrations")
+                .map(|entry| entry.expect("a migration").path())
                 .collect();
             migrations.sort();
             // The index as the last migration that (re)creates it leaves it.
             let index = migrations
                 .iter()
                 .filter_map(|migration| {
-                    let sql = std::fs::read_to_string(migration.join("up.sql")).unwrap();
+                    let sql = std::fs::read_to_string(migration.join("up.sql")).expect("its up.sql");
                     let words = sql.split_whitespace().collect::<Vec<_>>().join(" ");
                     let at = words.find("CREATE UNIQUE INDEX op_log_first_receipt")?;
                     let statement = &words[at..];
-                    Some(statement[..statement.find(';').unwrap()].to_owned())
+                    Some(statement[..statement.find(';').expect("a statement ends")].to_owned())
                 })
                 .next_back()
                 .unwrap_or_else(|| panic!("no migration of {backend} creates op_log_first_receipt"));
