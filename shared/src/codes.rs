@@ -5,6 +5,7 @@ use crate::wire_name::wire_names;
 
 /// The `code` of an error response (`{"error": {"code", "message"}}`) or of a rejected op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
+#[cfg_attr(feature = "diesel", derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow), diesel(sql_type = diesel::sql_types::Text))]
 pub enum ErrorCode {
     /// The request body is not what the endpoint takes (bad JSON, missing or mistyped fields).
     BadRequest,
@@ -71,6 +72,7 @@ impl ErrorCode {
 
 /// Which rule a value broke. Sent as `detail` next to [`ErrorCode::Validation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
+#[cfg_attr(feature = "diesel", derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow), diesel(sql_type = diesel::sql_types::Text))]
 pub enum ValidationCode {
     /// `field` is not one of status, minutes_late, note, submitted.
     UnknownField,

@@ -33,6 +33,21 @@ impl From<Status> for EffectiveStatus {
     }
 }
 
+/// The dates from `from` to `until`, both inclusive; without `until` it goes on. Enrolments,
+/// locks and excuses cover dates by this one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DateRange {
+    pub from: NaiveDate,
+    pub until: Option<NaiveDate>,
+}
+
+impl DateRange {
+    /// Whether the range covers a date.
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        self.from <= date && self.until.is_none_or(|until| date <= until)
+    }
+}
+
 /// An office-recorded excused absence: from and until are inclusive dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ExcuseRange {
@@ -45,7 +60,11 @@ pub struct ExcuseRange {
 impl ExcuseRange {
     /// Whether the excuse covers a date.
     pub fn covers(&self, date: NaiveDate) -> bool {
-        self.from <= date && date <= self.until
+        DateRange {
+            from: self.from,
+            until: Some(self.until),
+        }
+        .covers(date)
     }
 }
 

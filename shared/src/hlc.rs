@@ -15,6 +15,7 @@ pub const MAX_WALL_MS: u64 = 9_999_999_999_999;
 /// A device's identity in the clock: 64 random bits, written as 16 lowercase hex digits.
 /// It is also the `device_id` of a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "diesel", derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow), diesel(sql_type = diesel::sql_types::Text))]
 pub struct NodeId(pub u64);
 
 impl fmt::Display for NodeId {
@@ -45,6 +46,7 @@ impl<'de> Deserialize<'de> for NodeId {
 
 /// One timestamp. The derived order compares wall, then counter, then node: the clock order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "diesel", derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow), diesel(sql_type = diesel::sql_types::Text))]
 pub struct Hlc {
     pub wall_ms: u64,
     pub counter: u16,

@@ -13,6 +13,8 @@
 //! (see `xtask/src/wasm.rs`), and there `{:?}` prints nothing.
 
 pub mod codes;
+#[cfg(feature = "diesel")]
+pub mod column;
 pub mod effective;
 pub mod hlc;
 pub mod ids;
@@ -30,9 +32,9 @@ pub mod wire_name;
 pub mod wire_time;
 
 pub use codes::{ErrorCode, ValidationCode};
-pub use effective::{EffectiveStatus, ExcuseRange, effective_status};
+pub use effective::{DateRange, EffectiveStatus, ExcuseRange, effective_status};
 pub use hlc::{Hlc, HlcClock, HlcParseError, NodeId, SkewCheck};
-pub use ids::{ClassId, OpId, SchoolId, StudentId, UserId};
+pub use ids::{ClassId, LockId, OpId, SchoolId, StudentId, UserId};
 pub use merge::{AttendanceState, Lww, MarkState, MergeOutcome, RegisterState};
 pub use op::{Change, Field, FieldChange, MarkValue, Op, RawChange, RawOp, ValidationError, WireValue};
 pub use register::{MarkKey, RegisterKey, Status};

@@ -47,6 +47,7 @@ pub struct ErrorInfo {
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
+#[cfg_attr(feature = "diesel", derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow), diesel(sql_type = diesel::sql_types::Text))]
 pub enum Role {
     /// Everything in their school.
     Admin,
@@ -174,7 +175,11 @@ pub struct EnrolmentInfo {
 impl EnrolmentInfo {
     /// Whether the student is in the class on a date.
     pub fn covers(&self, date: NaiveDate) -> bool {
-        self.from <= date && self.until.is_none_or(|until| date <= until)
+        crate::DateRange {
+            from: self.from,
+            until: self.until,
+        }
+        .covers(date)
     }
 }
 
@@ -191,6 +196,7 @@ pub struct PushRequest {
 
 /// What became of one pushed op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
+#[cfg_attr(feature = "diesel", derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow), diesel(sql_type = diesel::sql_types::Text))]
 pub enum Outcome {
     /// Stored: it is now the value of its field.
     Applied,

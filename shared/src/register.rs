@@ -13,6 +13,7 @@ pub const PERIODS: std::ops::RangeInclusive<u8> = 1..=16;
 /// The order (present < late < absent < excused) only breaks exact HLC ties in the merge;
 /// it carries no meaning. Changing a name in `as_str` changes the wire and the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::VariantArray)]
+#[cfg_attr(feature = "diesel", derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow), diesel(sql_type = diesel::sql_types::Text))]
 pub enum Status {
     Present,
     Late,

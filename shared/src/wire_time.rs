@@ -51,8 +51,12 @@ pub mod time_of_day {
     use super::*;
 
     pub fn serialize<S: Serializer>(time: &NaiveTime, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = format!("{:02}:{:02}:{:02}", time.hour(), time.minute(), time.second());
-        serializer.serialize_str(&text)
+        serializer.serialize_str(&format(*time))
+    }
+
+    /// Writes `HH:MM:SS`.
+    pub fn format(time: NaiveTime) -> String {
+        format!("{:02}:{:02}:{:02}", time.hour(), time.minute(), time.second())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveTime, D::Error> {

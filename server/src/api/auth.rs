@@ -95,16 +95,16 @@ pub async fn login_user(
         ));
     }
     state.throttle.record_success(&username, address);
-    let info = user.info()?;
+    let info = user.info();
     let ttl_ms = refresh_ttl_ms(&state);
-    let user_id = user.id.clone();
+    let user_id = user.id;
     let session = Uuid::new_v4();
     let (refresh, hash) = tokens::new_refresh_token();
     state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                users::store_refresh_token(conn, &hash, &user_id, &session.to_string(), ttl_ms)
+                users::store_refresh_token(conn, &hash, user_id, &session.to_string(), ttl_ms)
             })
         })
         .await?;
@@ -138,7 +138,7 @@ pub async fn refresh_session(req: HttpRequest, state: web::Data<AppState>) -> Re
         .await?;
     match rotation {
         Rotation::Rotated { user, token, family_id } => {
-            session_response(&req, &state, user.info()?, session_id(&family_id)?, &token)
+            session_response(&req, &state, user.info(), session_id(&family_id)?, &token)
         }
         Rotation::Reused { user_id, family_id } => {
             state.sessions.record_ended(session_id(&family_id)?);

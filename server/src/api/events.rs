@@ -17,9 +17,7 @@ use crate::sync::notices::{Audience, OpenStream};
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use rollcall_shared::ClassId;
 use serde::Deserialize;
-use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -68,12 +66,12 @@ pub async fn stream_events(
     let classes = if user.is_admin() {
         None
     } else {
-        let teacher_id = user.id.to_string();
+        let teacher_id = user.id;
         let ids = state
             .db
-            .run(move |conn| Ok(roster::classes_taught_by(conn, &teacher_id)?))
+            .run(move |conn| Ok(roster::classes_taught_by(conn, teacher_id)?))
             .await?;
-        Some(ids.iter().filter_map(|id| ClassId::from_str(id).ok()).collect())
+        Some(ids.into_iter().collect())
     };
     let audience = Audience {
         school_id: user.school_id,

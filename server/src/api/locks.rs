@@ -11,9 +11,9 @@ use crate::integrity::UnreadableRow;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use rollcall_shared::{ClassId, Hlc, UserId, ValidationCode};
+use rollcall_shared::column::{SchoolDate, Stored};
+use rollcall_shared::{ClassId, Hlc, LockId, UserId, ValidationCode};
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 use utoipa::ToSchema;
 
 /// Longest reason text, in characters.
@@ -73,37 +73,29 @@ pub struct LockInfo {
 
 /// The lock as the API shows it, or what is wrong with the stored row.
 fn info(row: &LockRow) -> Result<LockInfo, UnreadableRow> {
-    let corrupt = |what: &str, text: &str| {
-        UnreadableRow::new(
-            "locks",
-            &row.id,
-            format!("bad {what} {}", rollcall_shared::text::quote(text)),
-        )
-    };
-    let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt("time", &ms.to_string()));
-    let date = |text: &str| {
-        rollcall_shared::op::parse_date(text)
-            .map_err(|e| UnreadableRow::new("locks", &row.id, format!("bad date: {}", e.message)))
-    };
+    let unreadable = |problem: String| UnreadableRow::new("locks", row.id.to_string(), problem);
+    let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| unreadable(format!("bad time {ms}")));
     Ok(LockInfo {
-        id: uuid::Uuid::from_str(&row.id).map_err(|_| corrupt("id", &row.id))?,
+        id: row.id.value().map_err(unreadable)?.as_uuid(),
         class_id: row
             .class_id
-            .as_deref()
-            .map(|id| ClassId::from_str(id).map_err(|_| corrupt("class id", id)))
-            .transpose()?,
-        from: date(&row.from_date)?,
-        until: date(&row.until_date)?,
-        locked_hlc: Hlc::from_str(&row.locked_hlc).map_err(|_| corrupt("HLC", &row.locked_hlc))?,
-        created_by: UserId::from_str(&row.created_by).map_err(|_| corrupt("creator", &row.created_by))?,
+            .as_ref()
+            .map(Stored::value)
+            .transpose()
+            .map_err(unreadable)?,
+        from: row.from_date.value().map_err(unreadable)?.0,
+        until: row.until_date.value().map_err(unreadable)?.0,
+        locked_hlc: row.locked_hlc.value().map_err(unreadable)?,
+        created_by: row.created_by.value().map_err(unreadable)?,
         created_at: time(row.created_at)?,
         active: row.reopened_at.is_none(),
         reopened_at: row.reopened_at.map(time).transpose()?,
         reopened_by: row
             .reopened_by
-            .as_deref()
-            .map(|id| UserId::from_str(id).map_err(|_| corrupt("reopener", id)))
-            .transpose()?,
+            .as_ref()
+            .map(Stored::value)
+            .transpose()
+            .map_err(unreadable)?,
         reopen_reason: row.reopen_reason.clone(),
         reason: row.reason.clone(),
     })
@@ -160,14 +152,14 @@ pub async fn create_lock(
     let reason = check_reason(&request.reason)?;
     let locked_hlc = state.clock.stamp(Utc::now());
     let row = LockRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        school_id: admin.school_id.to_string(),
-        class_id: request.class_id.map(|id| id.to_string()),
-        from_date: rollcall_shared::op::format_date(from),
-        until_date: rollcall_shared::op::format_date(until),
+        id: Stored::new(LockId(uuid::Uuid::new_v4())),
+        school_id: Stored::new(admin.school_id),
+        class_id: request.class_id.map(Stored::new),
+        from_date: Stored::new(SchoolDate(from)),
+        until_date: Stored::new(SchoolDate(until)),
         reason,
-        locked_hlc: locked_hlc.to_string(),
-        created_by: admin.id.to_string(),
+        locked_hlc: Stored::new(locked_hlc),
+        created_by: Stored::new(admin.id),
         created_at: now_ms(),
         reopened_at: None,
         reopened_by: None,
@@ -177,8 +169,8 @@ pub async fn create_lock(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                if let Some(class_id) = &row.class_id
-                    && !roster::class_is_in_school(conn, class_id, &row.school_id)?
+                if let Some(class_id) = request.class_id
+                    && !roster::class_is_in_school(conn, class_id, admin.school_id)?
                 {
                     // Unknown and another school's are alike to the caller: no such class here.
                     return Err(AppError::NotFound(format!(
@@ -210,11 +202,8 @@ pub async fn list_locks(
     AdminUser(admin): AdminUser,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Vec<LockInfo>>, AppError> {
-    let school_id = admin.school_id.to_string();
-    let rows = state
-        .db
-        .run(move |conn| Ok(locks::of_school(conn, &school_id)?))
-        .await?;
+    let school_id = admin.school_id;
+    let rows = state.db.run(move |conn| Ok(locks::of_school(conn, school_id)?)).await?;
     // A row that cannot be read is left out and reported (see `integrity`); the list of every
     // other lock must still reach the office.
     let locks = rows
@@ -252,10 +241,10 @@ pub async fn reopen_lock(
     body: web::Json<ReopenLockRequest>,
 ) -> Result<web::Json<LockInfo>, AppError> {
     let reason = check_reason(&body.reason)?;
-    let lock_id = path.into_inner().to_string();
+    let lock_id = LockId(path.into_inner());
     let lock = state
         .db
-        .run(move |conn| write_transaction(conn, |conn| reopen(conn, &admin, &lock_id, reason)))
+        .run(move |conn| write_transaction(conn, |conn| reopen(conn, &admin, lock_id, reason)))
         .await?;
     tracing::info!(lock = %lock.id, "registers reopened");
     Ok(web::Json(lock))
@@ -264,11 +253,10 @@ pub async fn reopen_lock(
 fn reopen(
     conn: &mut DbConnection,
     admin: &crate::security::AuthUser,
-    lock_id: &str,
+    lock_id: LockId,
     reason: String,
 ) -> Result<LockInfo, AppError> {
-    let school_id = admin.school_id.to_string();
-    let existing = locks::find_in_school(conn, lock_id, &school_id)?
+    let existing = locks::find_in_school(conn, lock_id, admin.school_id)?
         .ok_or_else(|| AppError::NotFound(format!("there is no lock {lock_id} in your school")))?;
     if existing.reopened_at.is_some() {
         return Err(AppError::Conflict(format!("lock {lock_id} was already reopened")));
@@ -280,7 +268,7 @@ fn reopen(
             unreadable.problem
         )));
     }
-    locks::reopen(conn, lock_id, &admin.id.to_string(), &reason)?;
+    locks::reopen(conn, lock_id, admin.id, &reason)?;
     written(&locks::get(conn, lock_id)?)
 }
 

@@ -6,10 +6,9 @@ use crate::error::AppError;
 use crate::security::AuthUser;
 use crate::state::AppState;
 use actix_web::web;
-use chrono::{NaiveDate, NaiveTime};
 use rollcall_shared::protocol::{ClassInfo, EnrolmentInfo, PeriodInfo, Roster, SchoolInfo, StudentInfo};
+use rollcall_shared::{ClassId, UserId};
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 /// `GET /api/v1/roster`
 #[utoipa::path(
@@ -26,91 +25,61 @@ pub async fn get_roster(user: AuthUser, state: web::Data<AppState>) -> Result<we
     Ok(web::Json(state.db.run(move |conn| load_roster(conn, &user)).await?))
 }
 
-fn corrupt(what: &str, text: &str) -> AppError {
-    AppError::Internal(format!("bad {what} {text:?} in the roster tables"))
-}
-
-fn parse<T: FromStr>(text: &str, what: &str) -> Result<T, AppError> {
-    text.parse().map_err(|_| corrupt(what, text))
-}
-
-fn parse_date(text: &str) -> Result<NaiveDate, AppError> {
-    rollcall_shared::op::parse_date(text).map_err(|_| corrupt("date", text))
-}
-
-fn parse_time(text: &str) -> Result<NaiveTime, AppError> {
-    rollcall_shared::wire_time::time_of_day::parse(text).ok_or_else(|| corrupt("time", text))
-}
-
 fn load_roster(conn: &mut DbConnection, user: &AuthUser) -> Result<Roster, AppError> {
-    let teacher_id = (!user.is_admin()).then(|| user.id.to_string());
-    let rows = roster::load(conn, &user.school_id.to_string(), teacher_id.as_deref())?;
+    let teacher_id = (!user.is_admin()).then_some(user.id);
+    let rows = roster::load(conn, user.school_id, teacher_id)?;
     let (id, name) = rows.school;
-    let school = SchoolInfo {
-        id: parse(&id, "school id")?,
-        name,
-    };
+    let school = SchoolInfo { id, name };
 
     let periods = rows
         .periods
         .into_iter()
         .map(|(period, label, starts, ends)| {
             Ok(PeriodInfo {
-                period: u8::try_from(period).map_err(|_| corrupt("period", &period.to_string()))?,
+                period: u8::try_from(period)
+                    .map_err(|_| AppError::Internal(format!("bad period {period} in the roster tables")))?,
                 label,
-                starts: parse_time(&starts)?,
-                ends: parse_time(&ends)?,
+                starts: starts.0,
+                ends: ends.0,
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
 
-    let mut teachers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut teachers: BTreeMap<ClassId, Vec<UserId>> = BTreeMap::new();
     for (class_id, teacher_id) in rows.class_teachers {
         teachers.entry(class_id).or_default().push(teacher_id);
     }
     let classes = rows
         .classes
         .into_iter()
-        .map(|(id, name)| {
-            let teacher_ids = teachers
-                .remove(&id)
-                .unwrap_or_default()
-                .iter()
-                .map(|teacher| parse(teacher, "user id"))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(ClassInfo {
-                id: parse(&id, "class id")?,
-                name,
-                teacher_ids,
-            })
+        .map(|(id, name)| ClassInfo {
+            id,
+            name,
+            teacher_ids: teachers.remove(&id).unwrap_or_default(),
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect();
 
     let enrolments = rows
         .enrolments
         .into_iter()
-        .map(|(class_id, student_id, from, until)| {
-            Ok(EnrolmentInfo {
-                class_id: parse(&class_id, "class id")?,
-                student_id: parse(&student_id, "student id")?,
-                from: parse_date(&from)?,
-                until: until.as_deref().map(parse_date).transpose()?,
-            })
+        .map(|(class_id, student_id, from, until)| EnrolmentInfo {
+            class_id,
+            student_id,
+            from: from.0,
+            until: until.map(|until| until.0),
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect();
 
     let students = rows
         .students
         .into_iter()
-        .map(|(id, external_id, given_name, family_name)| {
-            Ok(StudentInfo {
-                id: parse(&id, "student id")?,
-                external_id,
-                given_name,
-                family_name,
-            })
+        .map(|(id, external_id, given_name, family_name)| StudentInfo {
+            id,
+            external_id,
+            given_name,
+            family_name,
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect();
 
     Ok(Roster {
         school,

@@ -108,11 +108,11 @@ pub async fn pull_changes(
     let mut rows = state
         .db
         .run(move |conn| {
-            let teacher_id = (!user.is_admin()).then(|| user.id.to_string());
+            let teacher_id = (!user.is_admin()).then_some(user.id);
             Ok(feed::changes_after(
                 conn,
-                &user.school_id.to_string(),
-                teacher_id.as_deref(),
+                user.school_id,
+                teacher_id,
                 after,
                 i64::from(limit) + 1,
             )?)

@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+use rollcall_shared::protocol::Role;
 
 pub const DEMO_SCHOOL_NAME: &str = "Riverside Academy (demo)";
 pub const DEMO_PASSWORD: &str = "rollcall-demo";
@@ -280,7 +281,7 @@ fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String
             ))
             .execute(conn)?;
     }
-    let mut add_user = |conn: &mut DbConnection, username: &str, display_name: &str, role: &str| {
+    let mut add_user = |conn: &mut DbConnection, username: &str, display_name: &str, role: Role| {
         let id = uuid::Uuid::new_v4().to_string();
         diesel::insert_into(users::table)
             .values((
@@ -295,10 +296,10 @@ fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String
             .execute(conn)
             .map(|_| id)
     };
-    add_user(conn, DEMO_ADMIN, "School Office", "admin")?;
+    add_user(conn, DEMO_ADMIN, "School Office", Role::Admin)?;
     let mut teacher_ids = Vec::new();
     for (username, display_name) in DEMO_TEACHERS {
-        teacher_ids.push(add_user(conn, username, display_name, "teacher")?);
+        teacher_ids.push(add_user(conn, username, display_name, Role::Teacher)?);
     }
 
     let from = rollcall_shared::op::format_date(school_year_start(today));

@@ -6,8 +6,11 @@ use crate::db::users::normalize_username;
 use crate::db::{DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
 use crate::security::passwords;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Subcommand};
 use diesel::prelude::*;
+use rollcall_shared::protocol::Role;
+use rollcall_shared::{VariantArray, WireName};
 use std::io::BufRead;
 
 #[derive(Debug, Subcommand)]
@@ -17,10 +20,10 @@ pub(super) enum UserCommand {
     Add(UserAddArgs),
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum RoleArg {
-    Admin,
-    Teacher,
+/// Reads `--role` by the role's one name (`Role::as_str`); `--help` lists the names.
+fn role_parser() -> impl TypedValueParser<Value = Role> {
+    PossibleValuesParser::new(Role::VARIANTS.iter().map(|role| PossibleValue::new(role.as_str())))
+        .try_map(|name| Role::from_name(&name))
 }
 
 #[derive(Debug, Args)]
@@ -28,8 +31,8 @@ pub(super) struct UserAddArgs {
     /// Login name (case-insensitive, no spaces).
     #[arg(long)]
     username: String,
-    #[arg(long, value_enum)]
-    role: RoleArg,
+    #[arg(long, value_parser = role_parser())]
+    role: Role,
     /// Name shown in the app; defaults to the username.
     #[arg(long)]
     display_name: Option<String>,
@@ -66,10 +69,7 @@ pub(super) fn add(args: UserAddArgs) -> Result<(), String> {
         (passwords::generate(), true)
     };
     let hash = passwords::hash(&password).map_err(|e| format!("cannot hash the password: {e}"))?;
-    let role = match args.role {
-        RoleArg::Admin => "admin",
-        RoleArg::Teacher => "teacher",
-    };
+    let role = args.role;
     let display_name = args.display_name.clone().unwrap_or_else(|| username.clone());
     let mut conn = open_db(&settings)?;
     let school = write_transaction(&mut conn, |conn| {

@@ -4,10 +4,14 @@
 use crate::db::DbConnection;
 use crate::db::schema::{marks, op_log, register_submissions};
 use diesel::prelude::*;
+use rollcall_shared::column::{SchoolDate, Stored};
 use rollcall_shared::merge::Lww;
-use rollcall_shared::{Hlc, MarkState, RegisterKey, RegisterState, SchoolId, Status, StudentId};
+use rollcall_shared::protocol::Outcome;
+use rollcall_shared::{
+    ClassId, ErrorCode, Hlc, MarkState, NodeId, OpId, RegisterKey, RegisterState, SchoolId, Status, StudentId, UserId,
+    ValidationCode,
+};
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 /// Ops per dedupe query: well under SQLite's and PostgreSQL's bind-parameter limits.
 const LOOKUP_CHUNK: usize = 500;
@@ -43,72 +47,59 @@ macro_rules! insert_rows {
 #[diesel(table_name = marks, primary_key(class_id, date, period, student_id))]
 #[diesel(treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct MarkRow {
-    pub school_id: String,
-    pub class_id: String,
-    pub date: String,
+    pub school_id: SchoolId,
+    pub class_id: ClassId,
+    pub date: SchoolDate,
     pub period: i32,
-    pub student_id: String,
-    pub status: Option<String>,
-    pub status_hlc: Option<String>,
+    pub student_id: StudentId,
+    pub status: Option<Status>,
+    pub status_hlc: Option<Hlc>,
     pub minutes_late: Option<i32>,
-    pub minutes_late_hlc: Option<String>,
+    pub minutes_late_hlc: Option<Hlc>,
     pub note: Option<String>,
-    pub note_hlc: Option<String>,
+    pub note_hlc: Option<Hlc>,
 }
 
 /// A register's "attendance taken" as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = register_submissions, primary_key(class_id, date, period))]
 pub struct SubmissionRow {
-    pub school_id: String,
-    pub class_id: String,
-    pub date: String,
+    pub school_id: SchoolId,
+    pub class_id: ClassId,
+    pub date: SchoolDate,
     pub period: i32,
     pub submitted: i32,
-    pub submitted_hlc: String,
+    pub submitted_hlc: Hlc,
 }
 
-/// One received op as logged. Never updated.
+/// One received op as logged. Never updated. A rejected op is logged too, so its date, field,
+/// HLC and value are kept as sent (control characters escaped), not as a valid op would have them.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = op_log, treat_none_as_default_value = false)]
 pub struct OpLogRow {
-    pub op_id: String,
-    pub school_id: String,
-    pub user_id: String,
-    pub device_id: String,
+    pub op_id: OpId,
+    pub school_id: SchoolId,
+    pub user_id: UserId,
+    pub device_id: NodeId,
     pub device_time: i64,
     pub device_hlc: String,
-    pub hlc: Option<String>,
+    pub hlc: Option<Hlc>,
     pub received_at: i64,
-    pub class_id: String,
+    pub class_id: ClassId,
     pub date: String,
     pub period: i64,
-    pub student_id: Option<String>,
+    pub student_id: Option<StudentId>,
     pub field: String,
     pub value: String,
-    pub outcome: String,
-    pub code: Option<String>,
-    pub detail: Option<String>,
+    pub outcome: Outcome,
+    pub code: Option<ErrorCode>,
+    pub detail: Option<ValidationCode>,
     pub message: Option<String>,
     pub clock_skewed: i32,
 }
 
-fn corrupt(what: &str, text: &str) -> diesel::result::Error {
-    diesel::result::Error::DeserializationError(format!("bad {what} {text:?} in the database").into())
-}
-
-fn lww<T>(value: Option<T>, hlc: Option<&str>) -> QueryResult<Option<Lww<T>>> {
-    match (value, hlc) {
-        (Some(value), Some(hlc)) => Ok(Some(Lww {
-            value,
-            hlc: Hlc::from_str(hlc).map_err(|_| corrupt("HLC", hlc))?,
-        })),
-        _ => Ok(None),
-    }
-}
-
-fn date_text(key: &RegisterKey) -> String {
-    rollcall_shared::op::format_date(key.date)
+fn lww<T>(value: Option<T>, hlc: Option<Hlc>) -> Option<Lww<T>> {
+    value.zip(hlc).map(|(value, hlc)| Lww { value, hlc })
 }
 
 /// A register's stored state, and which rows already exist (so saving knows insert from update).
@@ -123,39 +114,34 @@ pub struct StoredRegister {
 
 /// Loads one register's marks; the submission follows with [`load_submission`] when needed.
 pub fn load_register(conn: &mut DbConnection, key: &RegisterKey) -> QueryResult<StoredRegister> {
-    let class_id = key.class_id.to_string();
-    let date = date_text(key);
+    let date = SchoolDate(key.date);
     let period = i32::from(key.period);
     // On the concrete connection: diesel caches these statements there, not through the
     // multi-backend wrapper, and the writer runs them for every register it touches.
     let rows: Vec<MarkRow> = crate::on_backend!(conn, |inner| marks::table
-        .filter(marks::class_id.eq(&class_id))
-        .filter(marks::date.eq(&date))
+        .filter(marks::class_id.eq(key.class_id))
+        .filter(marks::date.eq(date))
         .filter(marks::period.eq(period))
         .select(MarkRow::as_select())
         .load(inner))?;
     let mut stored = StoredRegister::default();
     for row in rows {
-        let student_id = StudentId::from_str(&row.student_id).map_err(|_| corrupt("student id", &row.student_id))?;
-        let status = row
-            .status
-            .as_deref()
-            .map(|text| Status::from_str(text).map_err(|_| corrupt("status", text)))
-            .transpose()?;
         let minutes_late = match (row.minutes_late, row.minutes_late_hlc.is_some()) {
-            (Some(minutes), true) => Some(Some(
-                u16::try_from(minutes).map_err(|_| corrupt("minutes late", &minutes.to_string()))?,
-            )),
+            (Some(minutes), true) => Some(Some(u16::try_from(minutes).map_err(|_| {
+                diesel::result::Error::DeserializationError(
+                    format!("bad minutes late {minutes} in the database").into(),
+                )
+            })?)),
             (None, true) => Some(None),
             (_, false) => None,
         };
         let mark = MarkState {
-            status: lww(status, row.status_hlc.as_deref())?,
-            minutes_late: lww(minutes_late, row.minutes_late_hlc.as_deref())?,
-            note: lww(row.note, row.note_hlc.as_deref())?,
+            status: lww(row.status, row.status_hlc),
+            minutes_late: lww(minutes_late, row.minutes_late_hlc),
+            note: lww(row.note, row.note_hlc),
         };
-        stored.existing_marks.insert(student_id);
-        stored.state.marks.insert(student_id, mark);
+        stored.existing_marks.insert(row.student_id);
+        stored.state.marks.insert(row.student_id, mark);
     }
     Ok(stored)
 }
@@ -165,38 +151,39 @@ pub fn load_submission(conn: &mut DbConnection, key: &RegisterKey, stored: &mut 
     if stored.submission_loaded {
         return Ok(());
     }
-    let class_id = key.class_id.to_string();
-    let date = date_text(key);
+    let date = SchoolDate(key.date);
     let period = i32::from(key.period);
-    let submission: Option<(i32, String)> = crate::on_backend!(conn, |inner| register_submissions::table
-        .filter(register_submissions::class_id.eq(&class_id))
-        .filter(register_submissions::date.eq(&date))
+    let submission: Option<(i32, Hlc)> = crate::on_backend!(conn, |inner| register_submissions::table
+        .filter(register_submissions::class_id.eq(key.class_id))
+        .filter(register_submissions::date.eq(date))
         .filter(register_submissions::period.eq(period))
         .select((register_submissions::submitted, register_submissions::submitted_hlc))
-        .first::<(i32, String)>(inner)
+        .first(inner)
         .optional())?;
     if let Some((submitted, hlc)) = submission {
         stored.submission_exists = true;
-        stored.state.submitted = lww(Some(submitted != 0), Some(&hlc))?;
+        stored.state.submitted = Some(Lww {
+            value: submitted != 0,
+            hlc,
+        });
     }
     stored.submission_loaded = true;
     Ok(())
 }
 
 fn mark_row(school_id: SchoolId, key: &RegisterKey, student_id: StudentId, mark: &MarkState) -> MarkRow {
-    let text = |hlc: &Hlc| hlc.to_string();
     MarkRow {
-        school_id: school_id.to_string(),
-        class_id: key.class_id.to_string(),
-        date: date_text(key),
+        school_id,
+        class_id: key.class_id,
+        date: SchoolDate(key.date),
         period: i32::from(key.period),
-        student_id: student_id.to_string(),
-        status: mark.status.as_ref().map(|s| s.value.as_str().to_owned()),
-        status_hlc: mark.status.as_ref().map(|s| text(&s.hlc)),
+        student_id,
+        status: mark.status.as_ref().map(|s| s.value),
+        status_hlc: mark.status.as_ref().map(|s| s.hlc),
         minutes_late: mark.minutes_late.as_ref().and_then(|m| m.value).map(i32::from),
-        minutes_late_hlc: mark.minutes_late.as_ref().map(|m| text(&m.hlc)),
+        minutes_late_hlc: mark.minutes_late.as_ref().map(|m| m.hlc),
         note: mark.note.as_ref().map(|n| n.value.clone()),
-        note_hlc: mark.note.as_ref().map(|n| text(&n.hlc)),
+        note_hlc: mark.note.as_ref().map(|n| n.hlc),
     }
 }
 
@@ -216,7 +203,7 @@ pub fn save_register(
         };
         let row = mark_row(school_id, key, *student_id, mark);
         if stored.existing_marks.contains(student_id) {
-            diesel::update(marks::table.find((&row.class_id, &row.date, row.period, &row.student_id)))
+            diesel::update(marks::table.find((row.class_id, row.date, row.period, row.student_id)))
                 .set(&row)
                 .execute(conn)?;
         } else {
@@ -226,15 +213,15 @@ pub fn save_register(
     insert_rows!(conn, marks::table, &new_rows)?;
     if submission_changed && let Some(submitted) = &stored.state.submitted {
         let row = SubmissionRow {
-            school_id: school_id.to_string(),
-            class_id: key.class_id.to_string(),
-            date: date_text(key),
+            school_id,
+            class_id: key.class_id,
+            date: SchoolDate(key.date),
             period: i32::from(key.period),
             submitted: i32::from(submitted.value),
-            submitted_hlc: submitted.hlc.to_string(),
+            submitted_hlc: submitted.hlc,
         };
         if stored.submission_exists {
-            diesel::update(register_submissions::table.find((&row.class_id, &row.date, row.period)))
+            diesel::update(register_submissions::table.find((row.class_id, row.date, row.period)))
                 .set(&row)
                 .execute(conn)?;
         } else {
@@ -255,15 +242,16 @@ pub fn append_op_log(conn: &mut DbConnection, rows: &[OpLogRow]) -> QueryResult<
 pub type OpKey = (String, String);
 
 /// Who sent an op and what it said, as logged. A retry of an op carries all of it unchanged; an
-/// op id that comes back with any of it different is another op reusing the id.
+/// op id that comes back with any of it different is another op reusing the id. Read back as
+/// [`Stored`]: a logged row that cannot be read is no op's identity, and does not fail the push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpIdentity {
-    pub user_id: String,
-    pub device_id: String,
-    pub class_id: String,
+    pub user_id: Stored<UserId>,
+    pub device_id: Stored<NodeId>,
+    pub class_id: Stored<ClassId>,
     pub date: String,
     pub period: i64,
-    pub student_id: Option<String>,
+    pub student_id: Option<Stored<StudentId>>,
     pub field: String,
     pub value: String,
 }
@@ -271,24 +259,25 @@ pub struct OpIdentity {
 impl OpIdentity {
     pub fn of(row: &OpLogRow) -> Self {
         OpIdentity {
-            user_id: row.user_id.clone(),
-            device_id: row.device_id.clone(),
-            class_id: row.class_id.clone(),
+            user_id: Stored::new(row.user_id),
+            device_id: Stored::new(row.device_id),
+            class_id: Stored::new(row.class_id),
             date: row.date.clone(),
             period: row.period,
-            student_id: row.student_id.clone(),
+            student_id: row.student_id.map(Stored::new),
             field: row.field.clone(),
             value: row.value.clone(),
         }
     }
 }
 
-/// How an op was decided the first time it was received, as logged, and what it was.
+/// How an op was decided the first time it was received, as logged, and what it was. A code
+/// this server no longer knows reads as none.
 #[derive(Debug, Clone)]
 pub struct FirstReceipt {
-    pub outcome: String,
-    pub code: Option<String>,
-    pub detail: Option<String>,
+    pub outcome: Stored<Outcome>,
+    pub code: Option<Stored<ErrorCode>>,
+    pub detail: Option<Stored<ValidationCode>>,
     pub identity: OpIdentity,
 }
 
@@ -297,15 +286,15 @@ pub struct FirstReceipt {
 type ReceiptRow = (
     String,
     String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    String,
+    Stored<Outcome>,
+    Option<Stored<ErrorCode>>,
+    Option<Stored<ValidationCode>>,
+    Stored<UserId>,
+    Stored<NodeId>,
+    Stored<ClassId>,
     String,
     i64,
-    Option<String>,
+    Option<Stored<StudentId>>,
     String,
     String,
 );
@@ -366,5 +355,46 @@ pub fn first_receipts(conn: &mut DbConnection, keys: &[OpKey]) -> QueryResult<BT
 }
 
 /// The condition of the op log's partial index `op_log_first_receipt`, word for word: the rows
-/// that are an op's first receipt (not a duplicate, not another op reusing its id).
+/// that are an op's first receipt (not a duplicate, not another op reusing its id). The test
+/// below holds it to the names of [`Outcome`] and [`ErrorCode`] and to the migrations.
 const FIRST_RECEIPT: &str = "outcome <> 'duplicate' AND (code IS NULL OR code <> 'OP_ID_REUSED')";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_receipt_condition_spells_the_names_and_the_index_of_the_migrations() {
+        assert_eq!(
+            FIRST_RECEIPT,
+            format!(
+                "outcome <> '{}' AND (code IS NULL OR code <> '{}')",
+                Outcome::Duplicate.as_str(),
+                ErrorCode::OpIdReused.as_str()
+            )
+        );
+        for backend in ["sqlite", "postgres"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../migrations")
+                .join(backend);
+            let mut migrations: Vec<_> = std::fs::read_dir(&dir)
+                .expect("the migrations")
+                .map(|entry| entry.expect("a migration").path())
+                .collect();
+            migrations.sort();
+            // The index as the last migration that (re)creates it leaves it.
+            let index = migrations
+                .iter()
+                .filter_map(|migration| {
+                    let sql = std::fs::read_to_string(migration.join("up.sql")).expect("its up.sql");
+                    let words = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let at = words.find("CREATE UNIQUE INDEX op_log_first_receipt")?;
+                    let statement = &words[at..];
+                    Some(statement[..statement.find(';').expect("a statement ends")].to_owned())
+                })
+                .next_back()
+                .unwrap_or_else(|| panic!("no migration of {backend} creates op_log_first_receipt"));
+            assert!(index.ends_with(&format!("WHERE {FIRST_RECEIPT}")), "{backend}: {index}");
+        }
+    }
+}

@@ -21,6 +21,8 @@ use crate::error::AppError;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
+use diesel::serialize::{self, IsNull, Output};
+use rollcall_shared::column::{AsText, TextBackend, TextColumn};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -62,6 +64,15 @@ pub enum DbConnection {
     Pg(diesel::PgConnection),
     #[cfg(feature = "sqlite")]
     Sqlite(diesel::SqliteConnection),
+}
+
+/// Shared's column types (`rollcall_shared::column`) on this connection: it binds a value by
+/// reference and has the backend of the connection write it when the query runs.
+impl TextBackend for MultiBackend {
+    fn bind_text<'b, T: TextColumn>(value: &'b T, out: &mut Output<'b, '_, Self>) -> serialize::Result {
+        out.set_value((diesel::sql_types::Text, AsText::of(value)));
+        Ok(IsNull::No)
+    }
 }
 
 impl fmt::Debug for DbConnection {

@@ -1,23 +1,26 @@
 //! The roster tables as stored: schools, periods, classes, who teaches them, students and
-//! enrolments. Ids, dates and times are the stored text; `api::roster` reads them into the
-//! protocol's types.
+//! enrolments.
 
 use crate::db::DbConnection;
 use crate::db::schema::{class_teachers, classes, enrolments, periods, schools, students};
 use diesel::prelude::*;
+use rollcall_shared::column::{SchoolDate, Stored, TimeOfDay};
+use rollcall_shared::{ClassId, SchoolId, StudentId, UserId};
 use std::collections::BTreeSet;
 
 /// The ids of the classes a teacher teaches: what a teacher may see of the register, the change
-/// feed and the notices.
-pub fn classes_taught_by(conn: &mut DbConnection, teacher_id: &str) -> QueryResult<Vec<String>> {
-    class_teachers::table
+/// feed and the notices. A row whose class id cannot be read teaches nothing (the authorization
+/// copy reports it).
+pub fn classes_taught_by(conn: &mut DbConnection, teacher_id: UserId) -> QueryResult<Vec<ClassId>> {
+    let classes: Vec<Stored<ClassId>> = class_teachers::table
         .filter(class_teachers::teacher_id.eq(teacher_id))
         .select(class_teachers::class_id)
-        .load::<String>(conn)
+        .load(conn)?;
+    Ok(classes.into_iter().filter_map(Stored::ok).collect())
 }
 
 /// Whether a class exists and belongs to this school.
-pub fn class_is_in_school(conn: &mut DbConnection, class_id: &str, school_id: &str) -> QueryResult<bool> {
+pub fn class_is_in_school(conn: &mut DbConnection, class_id: ClassId, school_id: SchoolId) -> QueryResult<bool> {
     let in_school = classes::table
         .find(class_id)
         .filter(classes::school_id.eq(school_id))
@@ -30,32 +33,32 @@ pub fn class_is_in_school(conn: &mut DbConnection, class_id: &str, school_id: &s
 #[derive(Debug)]
 pub struct RosterRows {
     /// `(id, name)`.
-    pub school: (String, String),
+    pub school: (SchoolId, String),
     /// `(period, label, starts, ends)`, by period.
-    pub periods: Vec<(i32, String, String, String)>,
+    pub periods: Vec<(i32, String, TimeOfDay, TimeOfDay)>,
     /// `(id, name)`, by name then id.
-    pub classes: Vec<(String, String)>,
+    pub classes: Vec<(ClassId, String)>,
     /// `(class_id, teacher_id)` of the listed classes, by class then teacher.
-    pub class_teachers: Vec<(String, String)>,
+    pub class_teachers: Vec<(ClassId, UserId)>,
     /// `(class_id, student_id, from, until)` of the listed classes, by class, student, from.
-    pub enrolments: Vec<(String, String, String, Option<String>)>,
+    pub enrolments: Vec<(ClassId, StudentId, SchoolDate, Option<SchoolDate>)>,
     /// `(id, external_id, given_name, family_name)`, by family name, given name, id.
-    pub students: Vec<(String, String, String, String)>,
+    pub students: Vec<(StudentId, String, String, String)>,
 }
 
 /// The roster of a school: all of it, or with `teacher_id` only the classes that teacher
 /// teaches and the students enrolled in them.
-pub fn load(conn: &mut DbConnection, school_id: &str, teacher_id: Option<&str>) -> QueryResult<RosterRows> {
+pub fn load(conn: &mut DbConnection, school_id: SchoolId, teacher_id: Option<UserId>) -> QueryResult<RosterRows> {
     let school = schools::table
         .find(school_id)
         .select((schools::id, schools::name))
-        .first::<(String, String)>(conn)?;
+        .first(conn)?;
 
     let periods = periods::table
         .filter(periods::school_id.eq(school_id))
         .order(periods::period.asc())
         .select((periods::period, periods::label, periods::starts, periods::ends))
-        .load::<(i32, String, String, String)>(conn)?;
+        .load(conn)?;
 
     let mut class_query = classes::table
         .filter(classes::school_id.eq(school_id))
@@ -66,16 +69,16 @@ pub fn load(conn: &mut DbConnection, school_id: &str, teacher_id: Option<&str>) 
         let taught = classes_taught_by(conn, teacher_id)?;
         class_query = class_query.filter(classes::id.eq_any(taught));
     }
-    let classes = class_query.load::<(String, String)>(conn)?;
-    let class_ids: Vec<String> = classes.iter().map(|(id, _)| id.clone()).collect();
+    let classes: Vec<(ClassId, String)> = class_query.load(conn)?;
+    let class_ids: Vec<ClassId> = classes.iter().map(|(id, _)| *id).collect();
 
     let class_teachers = class_teachers::table
         .filter(class_teachers::class_id.eq_any(&class_ids))
         .order((class_teachers::class_id.asc(), class_teachers::teacher_id.asc()))
         .select((class_teachers::class_id, class_teachers::teacher_id))
-        .load::<(String, String)>(conn)?;
+        .load(conn)?;
 
-    let enrolments = enrolments::table
+    let enrolments: Vec<(ClassId, StudentId, SchoolDate, Option<SchoolDate>)> = enrolments::table
         .filter(enrolments::class_id.eq_any(&class_ids))
         .order((
             enrolments::class_id.asc(),
@@ -88,7 +91,7 @@ pub fn load(conn: &mut DbConnection, school_id: &str, teacher_id: Option<&str>) 
             enrolments::from_date,
             enrolments::until_date,
         ))
-        .load::<(String, String, String, Option<String>)>(conn)?;
+        .load(conn)?;
 
     let mut student_query = students::table
         .filter(students::school_id.eq(school_id))
@@ -105,10 +108,10 @@ pub fn load(conn: &mut DbConnection, school_id: &str, teacher_id: Option<&str>) 
         ))
         .into_boxed();
     if teacher_id.is_some() {
-        let visible: BTreeSet<String> = enrolments.iter().map(|(_, student, _, _)| student.clone()).collect();
+        let visible: BTreeSet<StudentId> = enrolments.iter().map(|(_, student, _, _)| *student).collect();
         student_query = student_query.filter(students::id.eq_any(visible));
     }
-    let students = student_query.load::<(String, String, String, String)>(conn)?;
+    let students = student_query.load(conn)?;
 
     Ok(RosterRows {
         school,

@@ -5,20 +5,18 @@ use crate::db::schema::{refresh_tokens, users};
 use crate::db::{DbConnection, now_ms};
 use crate::error::AppError;
 use diesel::prelude::*;
-use rollcall_shared::WireName;
 use rollcall_shared::protocol::{Role, UserInfo};
 use rollcall_shared::{SchoolId, UserId};
-use std::str::FromStr;
 
 /// A user account as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: String,
-    pub school_id: String,
+    pub id: UserId,
+    pub school_id: SchoolId,
     pub username: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub password_hash: String,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
@@ -26,15 +24,14 @@ pub struct UserRow {
 
 impl UserRow {
     /// The public view of the account, as login returns it.
-    pub fn info(&self) -> Result<UserInfo, AppError> {
-        let corrupt = |what: &str| AppError::Internal(format!("user {} has a bad {what} in the database", self.id));
-        Ok(UserInfo {
-            id: UserId::from_str(&self.id).map_err(|_| corrupt("id"))?,
+    pub fn info(&self) -> UserInfo {
+        UserInfo {
+            id: self.id,
             username: self.username.clone(),
             display_name: self.display_name.clone(),
-            role: Role::from_name(&self.role).map_err(|_| corrupt("role"))?,
-            school_id: SchoolId::from_str(&self.school_id).map_err(|_| corrupt("school id"))?,
-        })
+            role: self.role,
+            school_id: self.school_id,
+        }
     }
 }
 
@@ -61,7 +58,7 @@ pub fn family_is_live(conn: &mut DbConnection, family: &str) -> Result<bool, App
 pub fn store_refresh_token(
     conn: &mut DbConnection,
     hash: &str,
-    user_id: &str,
+    user_id: UserId,
     family_id: &str,
     ttl_ms: i64,
 ) -> Result<(), AppError> {
@@ -95,7 +92,7 @@ pub fn revoke_family(conn: &mut DbConnection, family_id: &str) -> Result<(), App
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshRow {
     pub family_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -110,7 +107,7 @@ pub fn find_refresh_token(conn: &mut DbConnection, hash: &str) -> Result<Option<
 }
 
 /// The user of a stored token, if the account still exists.
-pub fn find_user(conn: &mut DbConnection, user_id: &str) -> Result<Option<UserRow>, AppError> {
+pub fn find_user(conn: &mut DbConnection, user_id: UserId) -> Result<Option<UserRow>, AppError> {
     Ok(users::table
         .find(user_id)
         .select(UserRow::as_select())

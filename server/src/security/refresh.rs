@@ -7,6 +7,7 @@ use crate::db::users::{self, RefreshRow, UserRow};
 use crate::db::{DbConnection, now_ms};
 use crate::error::AppError;
 use crate::security::tokens::{self, RefreshSuccessors};
+use rollcall_shared::UserId;
 
 /// The most swaps a lost-answer retry follows to reach the newest refresh token. Within the
 /// grace a tablet refreshes once or twice; a longer chain is not a lost answer.
@@ -34,7 +35,7 @@ pub enum Rotation {
     },
     /// A token that was already swapped came back after the grace: the family is now revoked.
     /// Returned as a value, not an error, so that the revocation commits.
-    Reused { user_id: String, family_id: String },
+    Reused { user_id: UserId, family_id: String },
     /// No new token; `ended` names the family if this refusal revoked it.
     Refused {
         reason: &'static str,
@@ -82,7 +83,7 @@ pub fn rotate_refresh_token(
         }
         Some(_) => return reused(conn, row),
     };
-    let user = users::find_user(conn, &row.user_id)?;
+    let user = users::find_user(conn, row.user_id)?;
     let Some(user) = user.filter(|user| user.disabled_at.is_none()) else {
         users::revoke_family(conn, &row.family_id)?;
         return Ok(Rotation::Refused {
@@ -95,7 +96,7 @@ pub fn rotate_refresh_token(
         None => {
             users::mark_refresh_used(conn, &tokens::hash_refresh_token(presented), now)?;
             let (token, hash) = successors.successor(presented);
-            users::store_refresh_token(conn, &hash, &row.user_id, &row.family_id, limits.ttl_ms)?;
+            users::store_refresh_token(conn, &hash, row.user_id, &row.family_id, limits.ttl_ms)?;
             token
         }
     };

@@ -9,13 +9,11 @@
 use crate::db::{self, DbConnection};
 use crate::integrity::{UnreadableRow, UnreadableRows};
 use crate::security::AuthUser;
-use chrono::NaiveDate;
 use diesel::prelude::*;
-use rollcall_shared::WireName;
+use rollcall_shared::column::Stored;
 use rollcall_shared::protocol::Role;
-use rollcall_shared::{ClassId, ErrorCode, Op, SchoolId, StudentId, UserId};
+use rollcall_shared::{ClassId, DateRange, ErrorCode, Op, SchoolId, StudentId, UserId};
 use std::collections::HashMap;
-use std::str::FromStr;
 
 /// Why an op may not be applied: a code from `shared` and a message for the office.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +39,9 @@ struct ClassAccess {
 #[derive(Debug)]
 struct OpenLock {
     class_id: Option<ClassId>,
-    from: NaiveDate,
-    until: NaiveDate,
+    dates: DateRange,
     reason: String,
 }
-
-/// When a student is in a class: (from, until inclusive), one span per enrolment.
-type EnrolmentSpans = Vec<(NaiveDate, Option<NaiveDate>)>;
 
 /// The in-memory copy at one `authz_version`.
 #[derive(Debug, Default)]
@@ -55,19 +49,9 @@ pub struct AuthzSnapshot {
     version: Option<i64>,
     users: HashMap<UserId, UserAccess>,
     classes: HashMap<ClassId, ClassAccess>,
-    /// (from, until inclusive) per class and student.
-    enrolments: HashMap<(ClassId, StudentId), EnrolmentSpans>,
+    /// When each student is in each class: one range per enrolment.
+    enrolments: HashMap<(ClassId, StudentId), Vec<DateRange>>,
     locks: HashMap<SchoolId, Vec<OpenLock>>,
-}
-
-/// Reads one column of a row, or says what is wrong with it.
-fn parse<T: FromStr>(text: &str, what: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("bad {what} {}", rollcall_shared::text::quote(text)))
-}
-
-fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    rollcall_shared::op::parse_date(text).map_err(|e| e.message)
 }
 
 /// The rows of one table, each read by `read` or reported as unreadable and skipped: a row
@@ -114,14 +98,14 @@ impl AuthzSnapshot {
         snapshot.users = read_rows(
             rows.users,
             "users",
-            |(id, ..)| id.clone(),
+            |(id, ..)| id.to_string(),
             |(id, school_id, role, disabled_at)| {
                 let access = UserAccess {
-                    school_id: parse(school_id, "school id")?,
-                    role: Role::from_name(role).map_err(|e| e.to_string())?,
+                    school_id: school_id.value()?,
+                    role: role.value()?,
                     active: disabled_at.is_none(),
                 };
-                Ok((parse(id, "user id")?, access))
+                Ok((id.value()?, access))
             },
             skipped,
         )
@@ -130,14 +114,14 @@ impl AuthzSnapshot {
         snapshot.classes = read_rows(
             rows.classes,
             "classes",
-            |(id, ..)| id.clone(),
+            |(id, ..)| id.to_string(),
             |(id, school_id, name)| {
                 let access = ClassAccess {
-                    school_id: parse(school_id, "school id")?,
+                    school_id: school_id.value()?,
                     name: name.clone(),
                     teachers: Vec::new(),
                 };
-                Ok((parse(id, "class id")?, access))
+                Ok((id.value()?, access))
             },
             skipped,
         )
@@ -147,7 +131,7 @@ impl AuthzSnapshot {
             rows.class_teachers,
             "class_teachers",
             |(class_id, teacher_id)| format!("{class_id} {teacher_id}"),
-            |(class_id, teacher_id)| Ok((parse::<ClassId>(class_id, "class id")?, parse(teacher_id, "user id")?)),
+            |(class_id, teacher_id)| Ok((class_id.value()?, teacher_id.value()?)),
             skipped,
         ) {
             if let Some(class) = snapshot.classes.get_mut(&class_id) {
@@ -159,8 +143,11 @@ impl AuthzSnapshot {
             "enrolments",
             |(class_id, student_id, from, _)| format!("{class_id} {student_id} {from}"),
             |(class_id, student_id, from, until)| {
-                let key = (parse(class_id, "class id")?, parse(student_id, "student id")?);
-                Ok((key, (parse_date(from)?, until.as_deref().map(parse_date).transpose()?)))
+                let span = DateRange {
+                    from: from.value()?.0,
+                    until: until.as_ref().map(Stored::value).transpose()?.map(|until| until.0),
+                };
+                Ok(((class_id.value()?, student_id.value()?), span))
             },
             skipped,
         ) {
@@ -169,15 +156,17 @@ impl AuthzSnapshot {
         for (school_id, lock) in read_rows(
             rows.open_locks,
             "locks",
-            |(id, ..)| id.clone(),
+            |(id, ..)| id.to_string(),
             |(_, school_id, class_id, from, until, reason)| {
                 let lock = OpenLock {
-                    class_id: class_id.as_deref().map(|id| parse(id, "class id")).transpose()?,
-                    from: parse_date(from)?,
-                    until: parse_date(until)?,
+                    class_id: class_id.as_ref().map(Stored::value).transpose()?,
+                    dates: DateRange {
+                        from: from.value()?.0,
+                        until: Some(until.value()?.0),
+                    },
                     reason: reason.clone(),
                 };
-                Ok((parse::<SchoolId>(school_id, "school id")?, lock))
+                Ok((school_id.value()?, lock))
             },
             skipped,
         ) {
@@ -216,11 +205,7 @@ impl AuthzSnapshot {
             let enrolled = self
                 .enrolments
                 .get(&(register.class_id, student_id))
-                .is_some_and(|spans| {
-                    spans
-                        .iter()
-                        .any(|(from, until)| *from <= register.date && until.is_none_or(|until| register.date <= until))
-                });
+                .is_some_and(|spans| spans.iter().any(|span| span.covers(register.date)));
             if !enrolled {
                 return Err(Denied {
                     code: ErrorCode::NotEnrolled,
@@ -232,11 +217,9 @@ impl AuthzSnapshot {
             }
         }
         let lock = self.locks.get(&user.school_id).and_then(|locks| {
-            locks.iter().find(|lock| {
-                lock.class_id.is_none_or(|id| id == register.class_id)
-                    && lock.from <= register.date
-                    && register.date <= lock.until
-            })
+            locks
+                .iter()
+                .find(|lock| lock.class_id.is_none_or(|id| id == register.class_id) && lock.dates.covers(register.date))
         });
         if let Some(lock) = lock {
             return Err(Denied {

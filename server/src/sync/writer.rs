@@ -19,6 +19,7 @@ use crate::sync::authz::AuthzSnapshot;
 use crate::sync::clock::{ServerClock, wall_ms};
 use crate::sync::notices::{ChangeNotice, EventHub};
 use chrono::{DateTime, Utc};
+use rollcall_shared::column::Stored;
 use rollcall_shared::protocol::{OpResult, Outcome, PushResponse};
 use rollcall_shared::{
     ClassId, ErrorCode, MergeOutcome, NodeId, Op, RawOp, RegisterKey, SchoolId, SkewCheck, StudentId,
@@ -322,12 +323,11 @@ fn apply_pushes(
             )));
             continue;
         }
-        let pusher = Pusher::of(job);
         let mut results = Vec::with_capacity(job.ops.len());
         let mut clock_offset_ms: Option<i64> = None;
         let mut touched_classes = BTreeSet::<ClassId>::new();
         for (op, op_key) in job.ops.iter().zip(keys) {
-            let mut entry = LogEntry::new(&pusher, op, now);
+            let mut entry = LogEntry::new(job, op, now);
             let first = seen.get(op_key);
             if first.is_some_and(|first| first.identity != marks::OpIdentity::of(&entry.row)) {
                 // Another op under an id already received (from another user or device, or with
@@ -343,8 +343,8 @@ fn apply_pushes(
                 // A duplicate of a refused op carries the refusal's code and detail, so a
                 // tablet that lost the first answer still learns why (and keeps it visible).
                 entry.outcome = Outcome::Duplicate;
-                entry.code = first.code.as_deref().and_then(wire_code);
-                entry.detail = first.detail.as_deref().and_then(wire_code);
+                entry.code = first.code.clone().and_then(Stored::ok);
+                entry.detail = first.detail.clone().and_then(Stored::ok);
                 entry.message = Some(match &first.code {
                     Some(code) => format!("already received; it was {} ({code})", first.outcome),
                     None => format!("already received; it was {}", first.outcome),
@@ -405,15 +405,15 @@ fn apply_pushes(
                 seen.insert(
                     op_key.clone(),
                     marks::FirstReceipt {
-                        outcome: entry.outcome.as_str().to_owned(),
-                        code: entry.code.map(|c| c.to_string()),
-                        detail: entry.detail.map(|d| d.to_string()),
+                        outcome: Stored::new(entry.outcome),
+                        code: entry.code.map(Stored::new),
+                        detail: entry.detail.map(Stored::new),
                         identity: marks::OpIdentity::of(&entry.row),
                     },
                 );
             }
             results.push(entry.result(op));
-            log.push(entry.into_row(&op_key.1));
+            log.push(entry.into_row());
         }
         let notice = (!touched_classes.is_empty()).then(|| ChangeNotice {
             school_id: job.user.school_id,
@@ -449,36 +449,11 @@ fn apply_pushes(
     Ok(outcomes)
 }
 
-/// A code as logged (`REGISTER_LOCKED`, `NOTE_TOO_LONG`) back to its type; `None` for a code this
-/// server no longer knows.
-fn wire_code<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
-    use serde::de::IntoDeserializer;
-    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(text)).ok()
-}
-
 /// Text of an op as the op log keeps it: as sent, but with control characters escaped. A
 /// rejected op may carry anything in its text fields, and PostgreSQL cannot store a NUL: one
 /// such op would otherwise fail its whole push, again at every retry, and stall the tablet.
 fn stored_text(sent: &str) -> String {
     rollcall_shared::text::escape_controls(sent).into_owned()
-}
-
-/// Who sent a push, as the op log stores it: formatted once per push, not once per op (the
-/// writer thread is the server's bottleneck under load).
-struct Pusher {
-    school_id: String,
-    user_id: String,
-    device_id: String,
-}
-
-impl Pusher {
-    fn of(job: &PushJob) -> Self {
-        Pusher {
-            school_id: job.user.school_id.to_string(),
-            user_id: job.user.id.to_string(),
-            device_id: job.device_id.to_string(),
-        }
-    }
 }
 
 /// What becomes of one op: its answer to the device and its op log row.
@@ -493,26 +468,26 @@ struct LogEntry {
 }
 
 impl LogEntry {
-    fn new(pusher: &Pusher, op: &CheckedOp, now: DateTime<Utc>) -> Self {
+    fn new(job: &PushJob, op: &CheckedOp, now: DateTime<Utc>) -> Self {
         let raw = &op.raw;
         LogEntry {
             row: OpLogRow {
-                op_id: String::new(),
-                school_id: pusher.school_id.clone(),
-                user_id: pusher.user_id.clone(),
-                device_id: pusher.device_id.clone(),
+                op_id: raw.op_id,
+                school_id: job.user.school_id,
+                user_id: job.user.id,
+                device_id: job.device_id,
                 device_time: raw.device_time.timestamp_millis(),
                 device_hlc: stored_text(&raw.hlc),
                 hlc: None,
                 received_at: now.timestamp_millis(),
-                class_id: raw.class_id.to_string(),
+                class_id: raw.class_id,
                 date: stored_text(&raw.date),
                 period: raw.period,
-                student_id: raw.student_id.map(|id| id.to_string()),
+                student_id: raw.student_id,
                 field: stored_text(&raw.field),
                 // Only a non-finite number fails to print, and no JSON push can carry one.
                 value: serde_json::to_string(&raw.value).unwrap_or_else(|_| "null".to_owned()),
-                outcome: String::new(),
+                outcome: Outcome::Rejected,
                 code: None,
                 detail: None,
                 message: None,
@@ -545,13 +520,12 @@ impl LogEntry {
         }
     }
 
-    fn into_row(self, op_id: &str) -> OpLogRow {
+    fn into_row(self) -> OpLogRow {
         OpLogRow {
-            op_id: op_id.to_owned(),
-            hlc: self.hlc.map(|hlc| hlc.to_string()),
-            outcome: self.outcome.as_str().to_owned(),
-            code: self.code.map(|code| code.to_string()),
-            detail: self.detail.map(|detail| detail.to_string()),
+            hlc: self.hlc,
+            outcome: self.outcome,
+            code: self.code,
+            detail: self.detail,
             message: self.message.filter(|_| self.outcome == Outcome::Rejected),
             clock_skewed: i32::from(self.restamped.is_some()),
             ..self.row
