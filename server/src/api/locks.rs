@@ -24,7 +24,6 @@ const MAX_REASON_CHARS: usize = 500;
 pub struct CreateLockRequest {
     /// Lock only this class; absent to lock the whole school.
     #[serde(default)]
-    #[schema(value_type = Option<uuid::Uuid>)]
     pub class_id: Option<ClassId>,
     /// First locked date (inclusive), `YYYY-MM-DD`, in years 1970 to 2199.
     #[schema(format = Date, example = "2026-11-16")]
@@ -50,7 +49,6 @@ pub struct ReopenLockRequest {
 pub struct LockInfo {
     pub id: uuid::Uuid,
     /// Absent for a whole-school lock.
-    #[schema(value_type = Option<uuid::Uuid>)]
     pub class_id: Option<ClassId>,
     #[schema(value_type = String, format = Date)]
     pub from: NaiveDate,
@@ -58,15 +56,12 @@ pub struct LockInfo {
     pub until: NaiveDate,
     pub reason: String,
     /// The server's HLC when the lock was made.
-    #[schema(value_type = String, example = "1763719200000-0000-9f2c4a1b7d3e5f60")]
     pub locked_hlc: Hlc,
-    #[schema(value_type = uuid::Uuid)]
     pub created_by: UserId,
     pub created_at: DateTime<Utc>,
     /// Whether the lock still applies (it has not been reopened).
     pub active: bool,
     pub reopened_at: Option<DateTime<Utc>>,
-    #[schema(value_type = Option<uuid::Uuid>)]
     pub reopened_by: Option<UserId>,
     pub reopen_reason: Option<String>,
 }
