@@ -191,9 +191,13 @@ export async function saveTabletScreens(page, name) {
     ['portrait-768x1024', PORTRAIT],
   ]) {
     await page.setViewportSize(size);
-    // The top of the screen, as the teacher first sees it after opening the register.
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.waitForTimeout(100);
+    // The top of the screen, as the teacher first sees it after opening the register, once the
+    // fonts are in and a frame has been drawn at the new size (the app has no animations).
+    await page.evaluate(async () => {
+      window.scrollTo(0, 0);
+      await document.fonts.ready;
+      await new Promise((drawn) => requestAnimationFrame(() => requestAnimationFrame(drawn)));
+    });
     await saveScreen(page, `${name}-${label}`);
   }
   await page.setViewportSize(before);

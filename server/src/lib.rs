@@ -24,7 +24,7 @@ pub mod sync;
 use crate::db::Db;
 use crate::integrity::UnreadableRows;
 use crate::security::sessions::SessionRevocations;
-use crate::security::throttle::LoginThrottle;
+use crate::security::throttle::{LoginThrottle, ThrottleClock};
 use crate::security::tokens::TokenKeys;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -109,11 +109,20 @@ impl RunningServer {
 /// Opens the database (migrating it), loads or creates the signing key and starts serving on
 /// `listener`. Must be called inside an actix system (`actix_web::rt::System`).
 pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer, LaunchError> {
+    launch_with(settings, listener, ThrottleClock::System)
+}
+
+/// [`launch`], with the login throttle going by `throttle_clock` (tests move it by hand).
+pub fn launch_with(
+    settings: Settings,
+    listener: TcpListener,
+    throttle_clock: ThrottleClock,
+) -> Result<RunningServer, LaunchError> {
     settings.validate()?;
     let started = Instant::now();
     let db = Db::open(settings.db_url(), settings.db_pool_size)?;
     let keys = TokenKeys::from_settings(&settings).map_err(|source| LaunchError::SigningKey {
-        dir: settings.data_dir.display().to_string(),
+        dir: settings.storage.data_dir.display().to_string(),
         source,
     })?;
     let clock = Arc::new(ServerClock::default());
@@ -141,7 +150,8 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         settings.workers
     };
     let shutdown_timeout = settings.shutdown_timeout;
-    let throttle = LoginThrottle::new(&settings);
+    let throttle = LoginThrottle::new(&settings, throttle_clock);
+    let sessions = SessionRevocations::new(settings.session_recheck);
     let state = web::Data::new(AppState {
         settings,
         db,
@@ -151,7 +161,7 @@ pub fn launch(settings: Settings, listener: TcpListener) -> Result<RunningServer
         writer,
         events: events.clone(),
         unreadable,
-        sessions: SessionRevocations::default(),
+        sessions,
     });
     let server = api::serve(state, workers, shutdown_timeout, listener)?;
     let stop = StopHandle {

@@ -1,7 +1,18 @@
-//! Server settings: built-in defaults, then `ROLLCALL_*` environment variables, then command-line
-//! flags (the last one wins). Every variable is listed in [`ENV_HELP`], which `rollcall serve
-//! --help` prints. Secrets never appear in `Debug` output or logs.
+//! Server settings, defined once. [`Settings`] is the table: each field's `#[arg]` names its flag,
+//! its `ROLLCALL_*` environment variable and its default, its doc comment is its help text, and
+//! its value parser says what a good value looks like. `rollcall serve --help` and README's
+//! configuration table are made from it (a test fails when the README differs; run it with
+//! `UPDATE_README=1` to rewrite the table). clap applies the precedence: a flag wins over its
+//! variable, which wins over the default. Other `ROLLCALL_*` variables (`ROLLCALL_TEST_PG`, …)
+//! are not settings and are not read here.
+//!
+//! Secrets (the database URL, the signing key) are marked `hide_env_values`: that keeps their
+//! value out of `--help` and out of error messages, and [`Secret`] keeps it out of `Debug`.
 
+use clap::builder::TypedValueParser;
+use clap::parser::ValueSource;
+use clap::error::ErrorKind;
+use clap::{Arg, Args, Command, FromArgMatches};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -12,6 +23,9 @@ pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 /// The longest refresh reuse grace allowed: each second of grace is a second in which a copied
 /// refresh token is honoured instead of ending the sign-in.
 pub const MAX_REFRESH_REUSE_GRACE: Duration = Duration::from_secs(5 * 60);
+/// The longest a server may believe a "still on" answer about a sign-in: for this long, a sign-in
+/// ended on another server sharing the database still works here.
+pub const MAX_SESSION_RECHECK: Duration = Duration::from_secs(60);
 
 /// A string that must never be printed (a password in a database URL, a signing key).
 #[derive(Clone, PartialEq, Eq)]
@@ -33,193 +47,274 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Everything the server reads at start.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Address and port to listen on.
-    pub bind: SocketAddr,
-    /// Holds the SQLite database (unless `database_url` points elsewhere) and the generated
-    /// token-signing key.
+/// Where the data lives: all that `rollcall demo` and `rollcall user add` need, and part of
+/// [`Settings`] for `rollcall serve`.
+#[derive(Debug, Clone, Args)]
+pub struct Storage {
+    /// Data directory: the SQLite database (unless ROLLCALL_DB points elsewhere) and the generated
+    /// token-signing key
+    #[arg(
+        long,
+        env = "ROLLCALL_DATA_DIR",
+        value_name = "DIR",
+        default_value = "data",
+        value_parser = SettingParser(path)
+    )]
     pub data_dir: PathBuf,
-    /// `sqlite://PATH` or `postgres://…`; `None` means `DATA_DIR/rollcall.db`.
+    /// Database: sqlite://PATH or postgres://USER:PASS@HOST/DB; unset, DATA_DIR/rollcall.db
+    ///
+    /// Prefer the variable to the flag for a URL with a password: command lines are visible to
+    /// other users of the machine.
+    #[arg(
+        long = "db",
+        env = "ROLLCALL_DB",
+        value_name = "URL",
+        hide_env_values = true,
+        value_parser = SettingParser(secret)
+    )]
     pub database_url: Option<Secret>,
-    /// The access-token signing key; `None` means the key file in the data directory,
-    /// generated on first start.
+}
+
+impl Storage {
+    /// The database URL as given, or the default SQLite file.
+    pub fn db_url(&self) -> crate::db::DbUrl {
+        crate::db::DbUrl::parse(self.database_url.as_ref().map(Secret::expose), &self.data_dir)
+    }
+}
+
+/// Everything `rollcall serve` reads at start.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address and port to listen on, e.g. 0.0.0.0:8080 for the whole LAN
+    #[arg(
+        long,
+        env = "ROLLCALL_BIND",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        value_parser = SettingParser(address)
+    )]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub storage: Storage,
+    /// Token signing key, 32+ characters; unset, one is generated into DATA_DIR/jwt-secret
+    ///
+    /// Servers sharing a database need the same key. Prefer the variable to the flag: command
+    /// lines are visible to other users of the machine.
+    #[arg(
+        long,
+        env = "ROLLCALL_JWT_SECRET",
+        value_name = "KEY",
+        hide_env_values = true,
+        value_parser = SettingParser(secret)
+    )]
     pub jwt_secret: Option<Secret>,
-    /// How long an access token lives (at most 15 minutes).
+    /// Access token lifetime in seconds, at most 900
+    #[arg(
+        long = "access-token-ttl-secs",
+        env = "ROLLCALL_ACCESS_TOKEN_TTL_SECS",
+        value_name = "SECS",
+        default_value = "900",
+        value_parser = SettingParser(seconds)
+    )]
     pub access_token_ttl: Duration,
-    /// How long a sign-in lasts without use before the tablet must ask for the password again.
+    /// Days a sign-in lasts without use before the tablet must ask for the password again
+    #[arg(
+        long = "refresh-token-ttl-days",
+        env = "ROLLCALL_REFRESH_TOKEN_TTL_DAYS",
+        value_name = "DAYS",
+        default_value = "30",
+        value_parser = SettingParser(days)
+    )]
     pub refresh_token_ttl: Duration,
-    /// How long after a refresh token was swapped it may come back and get the same successor
-    /// instead of ending the sign-in. On school Wi-Fi the answer to a refresh is often lost after
-    /// the server rotated the token; the tablet then retries with the old one. Outside this
-    /// window a reused token still ends the whole sign-in (it was copied). 0 turns the grace off.
+    /// Seconds in which a swapped refresh token that comes back (its answer was lost on the
+    /// Wi-Fi) gets the same new one instead of ending the sign-in; 0 to 300
+    ///
+    /// On school Wi-Fi the answer to a refresh is often lost after the server rotated the token,
+    /// and the tablet retries with the old one. Outside this window a reused token still ends the
+    /// whole sign-in (it was copied). 0 turns the grace off.
+    #[arg(
+        long = "refresh-reuse-grace-secs",
+        env = "ROLLCALL_REFRESH_REUSE_GRACE_SECS",
+        value_name = "SECS",
+        default_value = "30",
+        value_parser = SettingParser(seconds)
+    )]
     pub refresh_reuse_grace: Duration,
-    /// Reverse proxies whose `Forwarded` / `X-Forwarded-Proto` headers are believed (to decide
-    /// whether the tablet reached us over HTTPS, and so whether the refresh cookie is `Secure`).
-    /// Anyone else can write those headers, so from any other peer they are ignored.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// How far ahead of the server's clock a device's HLC may be before its ops are re-stamped.
+    /// Comma-separated IP addresses of reverse proxies whose Forwarded / X-Forwarded-Proto headers
+    /// are believed (they decide whether the refresh cookie is Secure); nobody by default
+    ///
+    /// Anyone can write those headers, so from any other peer they are ignored.
+    #[arg(
+        long,
+        env = "ROLLCALL_TRUSTED_PROXIES",
+        value_name = "IPS",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = SettingParser(addresses)
+    )]
+    // Spelled out so that clap takes the list as one value (split here, not by clap).
+    pub trusted_proxies: ::std::vec::Vec<IpAddr>,
+    /// Seconds a tablet's clock may run ahead of the server's before its marks are re-stamped
+    #[arg(
+        long = "max-clock-drift-secs",
+        env = "ROLLCALL_MAX_CLOCK_DRIFT_SECS",
+        value_name = "SECS",
+        default_value = "60",
+        value_parser = SettingParser(seconds)
+    )]
     pub max_clock_drift: Duration,
-    /// Database connections for reads and small writes (the push writer has its own).
+    /// Seconds a server believes that a sign-in is still on before asking the database again;
+    /// 0 to 60
+    ///
+    /// A sign-in ended on this server stops working here at once; one ended on another server
+    /// sharing the database stops working here within this long. 0 asks on every request.
+    #[arg(
+        long = "session-recheck-secs",
+        env = "ROLLCALL_SESSION_RECHECK_SECS",
+        value_name = "SECS",
+        default_value = "2",
+        value_parser = SettingParser(seconds)
+    )]
+    pub session_recheck: Duration,
+    /// Database connections for reads and small writes (the push writer has its own)
+    #[arg(
+        long,
+        env = "ROLLCALL_DB_POOL_SIZE",
+        value_name = "N",
+        default_value = "8",
+        value_parser = SettingParser(count::<u32>)
+    )]
     pub db_pool_size: u32,
-    /// HTTP worker threads; 0 means one per CPU.
+    /// HTTP worker threads; 0 means one per CPU
+    #[arg(
+        long,
+        env = "ROLLCALL_WORKERS",
+        value_name = "N",
+        default_value = "0",
+        value_parser = SettingParser(count::<usize>)
+    )]
     pub workers: usize,
-    /// Most ops one group commit takes from the queue of waiting pushes.
+    /// Most marks one group commit takes from the queue of waiting pushes
+    #[arg(
+        long,
+        env = "ROLLCALL_GROUP_COMMIT_MAX_OPS",
+        value_name = "N",
+        default_value = "20000",
+        value_parser = SettingParser(count::<usize>)
+    )]
     pub group_commit_max_ops: usize,
-    /// Failed logins for one account before it must wait; the wait doubles with each further
-    /// failure, up to `login_max_delay`.
+    /// Failed logins for one account before it must wait; each further failure doubles the wait,
+    /// up to the longest wait
+    #[arg(
+        long,
+        env = "ROLLCALL_LOGIN_ACCOUNT_FREE_FAILURES",
+        value_name = "N",
+        default_value = "5",
+        value_parser = SettingParser(count::<u32>)
+    )]
     pub login_account_free_failures: u32,
-    /// Failed logins from one address within `login_address_window` before that address must wait.
+    /// Failed logins from one address within the address window before that address must wait
+    #[arg(
+        long,
+        env = "ROLLCALL_LOGIN_ADDRESS_FREE_FAILURES",
+        value_name = "N",
+        default_value = "20",
+        value_parser = SettingParser(count::<u32>)
+    )]
     pub login_address_free_failures: u32,
+    /// The address window: seconds in which one address's failed logins are counted
+    #[arg(
+        long = "login-address-window-secs",
+        env = "ROLLCALL_LOGIN_ADDRESS_WINDOW_SECS",
+        value_name = "SECS",
+        default_value = "900",
+        value_parser = SettingParser(seconds)
+    )]
     pub login_address_window: Duration,
-    /// The longest wait a run of failed logins can impose. A wait always ends: nobody can be
-    /// locked out for good.
+    /// The longest wait, in seconds, a run of failed logins can impose: every wait ends, nobody is
+    /// locked out for good
+    #[arg(
+        long = "login-max-delay-secs",
+        env = "ROLLCALL_LOGIN_MAX_DELAY_SECS",
+        value_name = "SECS",
+        default_value = "300",
+        value_parser = SettingParser(seconds)
+    )]
     pub login_max_delay: Duration,
-    /// How long a stop (SIGTERM, Ctrl-C) waits for open requests before closing their connections;
-    /// queued pushes are committed either way.
+    /// On SIGTERM or Ctrl-C, seconds open requests may take to finish before their connections
+    /// are closed; queued marks are saved either way
+    #[arg(
+        long = "shutdown-timeout-secs",
+        env = "ROLLCALL_SHUTDOWN_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value = "30",
+        value_parser = SettingParser(seconds)
+    )]
     pub shutdown_timeout: Duration,
-    /// Log filter, e.g. `info` or `rollcall_server=debug,info`.
+    /// Log filter, e.g. info or rollcall_server=debug,info
+    #[arg(
+        long,
+        env = "ROLLCALL_LOG",
+        value_name = "FILTER",
+        default_value = "info",
+        value_parser = SettingParser(text)
+    )]
     pub log: String,
 }
 
 impl Default for Settings {
+    /// The built-in defaults of the table, whatever the environment says.
     fn default() -> Self {
-        Settings {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data_dir: PathBuf::from("data"),
-            database_url: None,
-            jwt_secret: None,
-            access_token_ttl: MAX_ACCESS_TOKEN_TTL,
-            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
-            refresh_reuse_grace: Duration::from_secs(30),
-            trusted_proxies: Vec::new(),
-            max_clock_drift: Duration::from_secs(60),
-            db_pool_size: 8,
-            workers: 0,
-            group_commit_max_ops: 20_000,
-            login_account_free_failures: 5,
-            login_address_free_failures: 20,
-            login_address_window: Duration::from_secs(15 * 60),
-            login_max_delay: Duration::from_secs(5 * 60),
-            shutdown_timeout: Duration::from_secs(30),
-            log: "info".to_owned(),
-        }
+        let matches = Settings::command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(["rollcall"])
+            .unwrap_or_else(|e| panic!("a built-in default does not parse: {e}"));
+        Settings::from_arg_matches(&matches).unwrap_or_else(|e| panic!("a built-in default does not parse: {e}"))
     }
 }
-
-/// The `ROLLCALL_*` environment variables, for `--help`.
-pub const ENV_HELP: &str = "\
-Environment (flags win over these, these win over the defaults):
-  ROLLCALL_BIND                      address:port to listen on [127.0.0.1:8080]
-  ROLLCALL_DATA_DIR                  data directory (SQLite file, signing key) [./data]
-  ROLLCALL_DB                        sqlite://PATH or postgres://USER:PASS@HOST/DB [DATA_DIR/rollcall.db]
-  ROLLCALL_JWT_SECRET                token signing key, 32+ characters [generated into DATA_DIR/jwt-secret]
-  ROLLCALL_ACCESS_TOKEN_TTL_SECS     access token lifetime, at most 900 [900]
-  ROLLCALL_REFRESH_TOKEN_TTL_DAYS    sign-in lifetime without use [30]
-  ROLLCALL_REFRESH_REUSE_GRACE_SECS  a swapped refresh token coming back this soon (a lost answer)
-                                     gets the same new one instead of ending the sign-in; 0 to 300 [30]
-  ROLLCALL_TRUSTED_PROXIES           comma-separated IP addresses of reverse proxies whose
-                                     Forwarded / X-Forwarded-Proto headers are believed [none]
-  ROLLCALL_MAX_CLOCK_DRIFT_SECS      device clock lead before ops are re-stamped [60]
-  ROLLCALL_DB_POOL_SIZE              database connections for reads [8]
-  ROLLCALL_WORKERS                   HTTP worker threads, 0 = one per CPU [0]
-  ROLLCALL_GROUP_COMMIT_MAX_OPS      most ops per group commit [20000]
-  ROLLCALL_LOGIN_ACCOUNT_FREE_FAILURES  failed logins per account before waits start [5]
-  ROLLCALL_LOGIN_ADDRESS_FREE_FAILURES  failed logins per address per window before waits [20]
-  ROLLCALL_LOGIN_ADDRESS_WINDOW_SECS    that window [900]
-  ROLLCALL_LOGIN_MAX_DELAY_SECS      longest wait after failed logins [300]
-  ROLLCALL_SHUTDOWN_TIMEOUT_SECS     on stop, how long open requests may finish [30]
-  ROLLCALL_LOG                       log filter, e.g. info or rollcall_server=debug [info]";
 
 /// A setting had a value that could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}={value:?} is not valid: {reason}")]
 pub struct SettingsError {
+    /// The variable or flag, e.g. `ROLLCALL_WORKERS` or `--workers`.
     pub name: String,
+    /// The value given, or `<redacted>` for a secret.
     pub value: String,
+    /// What a good value looks like.
     pub reason: String,
 }
 
 impl Settings {
-    /// Applies `ROLLCALL_*` variables from `vars` (normally `std::env::vars()`).
-    pub fn apply_env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, SettingsError> {
-        for (name, value) in vars {
-            let Some(key) = name.strip_prefix("ROLLCALL_") else {
-                continue;
-            };
-            let error = |reason: &str| SettingsError {
-                name: name.clone(),
-                value: if key == "DB" || key == "JWT_SECRET" {
-                    "<redacted>".to_owned()
-                } else {
-                    value.clone()
-                },
-                reason: reason.to_owned(),
-            };
-            let number = |value: &str| {
-                value
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| error("expected a whole number"))
-            };
-            match key {
-                "BIND" => {
-                    self.bind = value
-                        .parse()
-                        .map_err(|_| error("expected address:port, e.g. 0.0.0.0:8080"))?
-                }
-                "DATA_DIR" => self.data_dir = PathBuf::from(value),
-                "DB" => self.database_url = Some(Secret::new(value)),
-                "JWT_SECRET" => self.jwt_secret = Some(Secret::new(value)),
-                "ACCESS_TOKEN_TTL_SECS" => self.access_token_ttl = Duration::from_secs(number(&value)?),
-                "REFRESH_TOKEN_TTL_DAYS" => {
-                    self.refresh_token_ttl = Duration::from_secs(number(&value)?.saturating_mul(24 * 3600))
-                }
-                "REFRESH_REUSE_GRACE_SECS" => self.refresh_reuse_grace = Duration::from_secs(number(&value)?),
-                "TRUSTED_PROXIES" => {
-                    self.trusted_proxies = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|address| !address.is_empty())
-                        .map(|address| address.parse::<IpAddr>())
-                        .collect::<Result<_, _>>()
-                        .map_err(|_| error("expected IP addresses separated by commas, e.g. 10.0.0.5,10.0.0.6"))?
-                }
-                "MAX_CLOCK_DRIFT_SECS" => self.max_clock_drift = Duration::from_secs(number(&value)?),
-                "DB_POOL_SIZE" => self.db_pool_size = u32::try_from(number(&value)?).map_err(|_| error("too large"))?,
-                "WORKERS" => self.workers = usize::try_from(number(&value)?).map_err(|_| error("too large"))?,
-                "GROUP_COMMIT_MAX_OPS" => {
-                    self.group_commit_max_ops = usize::try_from(number(&value)?).map_err(|_| error("too large"))?
-                }
-                "LOGIN_ACCOUNT_FREE_FAILURES" => {
-                    self.login_account_free_failures = u32::try_from(number(&value)?).map_err(|_| error("too large"))?
-                }
-                "LOGIN_ADDRESS_FREE_FAILURES" => {
-                    self.login_address_free_failures = u32::try_from(number(&value)?).map_err(|_| error("too large"))?
-                }
-                "LOGIN_ADDRESS_WINDOW_SECS" => self.login_address_window = Duration::from_secs(number(&value)?),
-                "LOGIN_MAX_DELAY_SECS" => self.login_max_delay = Duration::from_secs(number(&value)?),
-                "SHUTDOWN_TIMEOUT_SECS" => self.shutdown_timeout = Duration::from_secs(number(&value)?),
-                "LOG" => self.log = value,
-                // Variables for tests and other tools (e.g. ROLLCALL_TEST_PG) are not settings.
-                _ => {}
-            }
-        }
-        Ok(self)
+    /// The table as a clap command: the flags of `rollcall serve`, their variables and help.
+    pub fn command() -> Command {
+        Settings::augment_args(Command::new("rollcall"))
     }
 
-    /// Checks values that only make sense together or within bounds.
+    /// Checks values that only make sense within bounds (a value that did not parse never gets
+    /// here). The error names the setting by its variable, as the table spells it.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let error = |name: &str, value: String, reason: &str| SettingsError {
-            name: name.to_owned(),
-            value,
-            reason: reason.to_owned(),
+        let error = |id: &str, value: String, reason: &str| {
+            let command = Settings::command();
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_id() == id)
+                .unwrap_or_else(|| panic!("no setting {id}"));
+            SettingsError {
+                name: env_name(arg),
+                value: if arg.is_hide_env_values_set() {
+                    "<redacted>".to_owned()
+                } else {
+                    value
+                },
+                reason: reason.to_owned(),
+            }
         };
+        let secs = |duration: Duration| duration.as_secs().to_string();
         if self.access_token_ttl.is_zero() || self.access_token_ttl > MAX_ACCESS_TOKEN_TTL {
             return Err(error(
-                "ROLLCALL_ACCESS_TOKEN_TTL_SECS",
-                self.access_token_ttl.as_secs().to_string(),
+                "access_token_ttl",
+                secs(self.access_token_ttl),
                 "must be 1 to 900 seconds",
             ));
         }
@@ -227,111 +322,283 @@ impl Settings {
             && secret.expose().len() < 32
         {
             return Err(error(
-                "ROLLCALL_JWT_SECRET",
-                "<redacted>".to_owned(),
+                "jwt_secret",
+                String::new(),
                 "must be at least 32 characters; leave it unset to have one generated",
             ));
         }
         if self.refresh_token_ttl.is_zero() {
-            return Err(error(
-                "ROLLCALL_REFRESH_TOKEN_TTL_DAYS",
-                "0".to_owned(),
-                "must be at least 1 day",
-            ));
+            return Err(error("refresh_token_ttl", "0".to_owned(), "must be at least 1 day"));
         }
         if self.refresh_reuse_grace > MAX_REFRESH_REUSE_GRACE {
             return Err(error(
-                "ROLLCALL_REFRESH_REUSE_GRACE_SECS",
-                self.refresh_reuse_grace.as_secs().to_string(),
+                "refresh_reuse_grace",
+                secs(self.refresh_reuse_grace),
                 "must be 0 to 300 seconds",
             ));
         }
-        if self.group_commit_max_ops == 0 {
+        if self.session_recheck > MAX_SESSION_RECHECK {
             return Err(error(
-                "ROLLCALL_GROUP_COMMIT_MAX_OPS",
-                "0".to_owned(),
-                "must be at least 1",
+                "session_recheck",
+                secs(self.session_recheck),
+                "must be 0 to 60 seconds",
             ));
+        }
+        if self.group_commit_max_ops == 0 {
+            return Err(error("group_commit_max_ops", "0".to_owned(), "must be at least 1"));
         }
         Ok(())
     }
 
     /// The database URL as given, or the default SQLite file.
     pub fn db_url(&self) -> crate::db::DbUrl {
-        crate::db::DbUrl::parse(self.database_url.as_ref().map(Secret::expose), &self.data_dir)
+        self.storage.db_url()
     }
+}
+
+fn env_name(arg: &Arg) -> String {
+    arg.get_env()
+        .map_or_else(|| arg.get_id().to_string(), |name| name.to_string_lossy().into_owned())
+}
+
+/// One setting's parser: `parse` turns the text into the value or says what was expected; the
+/// error names the variable or flag the text came from, and hides a secret's value.
+#[derive(Clone)]
+struct SettingParser<T>(fn(&str) -> Result<T, &'static str>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for SettingParser<T> {
+    type Value = T;
+
+    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &std::ffi::OsStr) -> Result<T, clap::Error> {
+        self.parse_ref_(cmd, arg, value, ValueSource::CommandLine)
+    }
+
+    fn parse_ref_(
+        &self,
+        _cmd: &Command,
+        arg: Option<&Arg>,
+        value: &std::ffi::OsStr,
+        source: ValueSource,
+    ) -> Result<T, clap::Error> {
+        let text = value.to_str().ok_or("expected text (UTF-8)");
+        text.and_then(self.0).map_err(|reason| {
+            let secret = arg.is_some_and(Arg::is_hide_env_values_set);
+            let name = match (arg, source) {
+                (Some(arg), ValueSource::EnvVariable) => env_name(arg),
+                (Some(arg), _) => format!("--{}", arg.get_long().unwrap_or_default()),
+                (None, _) => "a setting".to_owned(),
+            };
+            let error = SettingsError {
+                name,
+                value: if secret {
+                    "<redacted>".to_owned()
+                } else {
+                    value.to_string_lossy().into_owned()
+                },
+                reason: reason.to_owned(),
+            };
+            clap::Error::raw(ErrorKind::ValueValidation, format!("{error}\n"))
+        })
+    }
+}
+
+fn text(value: &str) -> Result<String, &'static str> {
+    Ok(value.to_owned())
+}
+
+fn path(value: &str) -> Result<PathBuf, &'static str> {
+    match value {
+        "" => Err("expected a directory"),
+        value => Ok(PathBuf::from(value)),
+    }
+}
+
+fn secret(value: &str) -> Result<Secret, &'static str> {
+    Ok(Secret::new(value))
+}
+
+fn address(value: &str) -> Result<SocketAddr, &'static str> {
+    value.trim().parse().map_err(|_| "expected address:port, e.g. 0.0.0.0:8080")
+}
+
+fn addresses(value: &str) -> Result<Vec<IpAddr>, &'static str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .map(|address| address.parse::<IpAddr>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "expected IP addresses separated by commas, e.g. 10.0.0.5,10.0.0.6")
+}
+
+fn whole_number(value: &str) -> Result<u64, &'static str> {
+    value.trim().parse().map_err(|_| "expected a whole number")
+}
+
+fn count<T: TryFrom<u64>>(value: &str) -> Result<T, &'static str> {
+    T::try_from(whole_number(value)?).map_err(|_| "too large")
+}
+
+fn seconds(value: &str) -> Result<Duration, &'static str> {
+    whole_number(value).map(Duration::from_secs)
+}
+
+fn days(value: &str) -> Result<Duration, &'static str> {
+    whole_number(value).map(|days| Duration::from_secs(days.saturating_mul(24 * 3600)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    /// Parses flags with the environment ignored (the tests share one process environment).
+    fn parse(args: &[&str]) -> Result<Settings, String> {
+        let matches = Settings::command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(std::iter::once("rollcall").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        let settings = Settings::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        settings.validate().map_err(|e| e.to_string())?;
+        Ok(settings)
     }
 
     #[test]
-    fn env_overrides_defaults_and_ignores_other_variables() {
-        let settings = Settings::default()
-            .apply_env(vars(&[
-                ("ROLLCALL_BIND", "0.0.0.0:9000"),
-                ("ROLLCALL_MAX_CLOCK_DRIFT_SECS", "5"),
-                ("ROLLCALL_SHUTDOWN_TIMEOUT_SECS", "7"),
-                ("ROLLCALL_TEST_PG", "postgres://x"),
-                ("HOME", "/root"),
-            ]))
-            .unwrap();
+    fn the_built_in_defaults() {
+        let settings = Settings::default();
+        assert_eq!(settings.bind, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(settings.storage.data_dir, PathBuf::from("data"));
+        assert!(settings.storage.database_url.is_none() && settings.jwt_secret.is_none());
+        assert_eq!(settings.access_token_ttl, MAX_ACCESS_TOKEN_TTL);
+        assert_eq!(settings.refresh_token_ttl, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(settings.refresh_reuse_grace, Duration::from_secs(30));
+        assert!(settings.trusted_proxies.is_empty(), "nobody is trusted by default");
+        assert_eq!(settings.max_clock_drift, Duration::from_secs(60));
+        assert_eq!(settings.session_recheck, Duration::from_secs(2));
+        assert_eq!(
+            (settings.db_pool_size, settings.workers, settings.group_commit_max_ops),
+            (8, 0, 20_000)
+        );
+        assert_eq!(
+            (
+                settings.login_account_free_failures,
+                settings.login_address_free_failures
+            ),
+            (5, 20)
+        );
+        assert_eq!(settings.login_address_window, Duration::from_secs(900));
+        assert_eq!(settings.login_max_delay, Duration::from_secs(300));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(settings.log, "info");
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_and_the_variable_of_that_flag() {
+        for arg in Settings::command().get_arguments() {
+            let long = arg.get_long().unwrap_or_else(|| panic!("{} has no flag", arg.get_id()));
+            let expected = format!("ROLLCALL_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(env_name(arg), expected, "--{long}");
+            assert!(arg.get_help().is_some(), "--{long} has no help");
+        }
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let settings = parse(&[
+            "--bind",
+            "0.0.0.0:9000",
+            "--max-clock-drift-secs",
+            "5",
+            "--shutdown-timeout-secs",
+            "7",
+            "--refresh-token-ttl-days",
+            "2",
+            "--data-dir",
+            "/srv/rollcall",
+        ])
+        .unwrap();
         assert_eq!(settings.bind, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(settings.max_clock_drift, Duration::from_secs(5));
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(7));
-        assert!(settings.database_url.is_none());
+        assert_eq!(settings.refresh_token_ttl, Duration::from_secs(2 * 24 * 3600));
+        assert_eq!(settings.storage.data_dir, PathBuf::from("/srv/rollcall"));
+        assert!(settings.storage.database_url.is_none());
     }
 
     #[test]
-    fn trusted_proxies_and_the_reuse_grace_are_read_from_the_environment() {
-        let settings = Settings::default()
-            .apply_env(vars(&[
-                ("ROLLCALL_TRUSTED_PROXIES", " 10.0.0.5, ::1,"),
-                ("ROLLCALL_REFRESH_REUSE_GRACE_SECS", "0"),
-            ]))
-            .unwrap();
+    fn trusted_proxies_and_the_reuse_grace() {
+        let settings = parse(&[
+            "--trusted-proxies",
+            " 10.0.0.5, ::1,",
+            "--refresh-reuse-grace-secs",
+            "0",
+        ])
+        .unwrap();
         assert_eq!(
             settings.trusted_proxies,
             vec!["10.0.0.5".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
         );
         assert_eq!(settings.refresh_reuse_grace, Duration::ZERO);
+        let error = parse(&["--trusted-proxies", "10.0.0.0/8"]).unwrap_err();
         assert!(
-            Settings::default().trusted_proxies.is_empty(),
-            "nobody is trusted by default"
+            error.contains("--trusted-proxies=\"10.0.0.0/8\" is not valid: expected IP addresses"),
+            "{error}"
         );
-        let error = Settings::default()
-            .apply_env(vars(&[("ROLLCALL_TRUSTED_PROXIES", "10.0.0.0/8")]))
-            .unwrap_err();
-        assert!(error.to_string().contains("ROLLCALL_TRUSTED_PROXIES"), "{error}");
-        let too_long = Settings {
-            refresh_reuse_grace: Duration::from_secs(3600),
-            ..Settings::default()
-        };
-        assert!(too_long.validate().is_err());
+        let error = parse(&["--refresh-reuse-grace-secs", "3600"]).unwrap_err();
+        assert!(
+            error.contains("ROLLCALL_REFRESH_REUSE_GRACE_SECS=\"3600\" is not valid: must be 0 to 300 seconds"),
+            "{error}"
+        );
     }
 
     #[test]
-    fn bad_values_name_the_variable_and_hide_secrets() {
-        let error = Settings::default()
-            .apply_env(vars(&[("ROLLCALL_WORKERS", "many")]))
-            .unwrap_err();
-        assert!(error.to_string().contains("ROLLCALL_WORKERS"), "{error}");
-        let settings = Settings::default()
-            .apply_env(vars(&[("ROLLCALL_JWT_SECRET", "short-secret")]))
-            .unwrap();
-        let error = settings.validate().unwrap_err().to_string();
+    fn bad_values_name_the_setting_and_hide_secrets() {
+        let error = parse(&["--workers", "many"]).unwrap_err();
+        assert!(error.contains("--workers=\"many\" is not valid: expected a whole number"), "{error}");
+        let error = parse(&["--jwt-secret", "short-secret"]).unwrap_err();
+        assert!(error.contains("ROLLCALL_JWT_SECRET"), "{error}");
         assert!(!error.contains("short-secret"), "{error}");
+        // A value read from the environment is named by its variable.
+        let arg = Settings::command()
+            .get_arguments()
+            .find(|arg| arg.get_id() == "workers")
+            .cloned()
+            .unwrap();
+        let error = SettingParser(count::<usize>)
+            .parse_ref_(
+                &Settings::command(),
+                Some(&arg),
+                "many".as_ref(),
+                ValueSource::EnvVariable,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("ROLLCALL_WORKERS=\"many\" is not valid"), "{error}");
+        let arg = Settings::command()
+            .get_arguments()
+            .find(|arg| arg.get_id() == "database_url")
+            .cloned()
+            .unwrap();
+        let error = SettingParser(|_| Err::<Secret, _>("refused"))
+            .parse_ref_(
+                &Settings::command(),
+                Some(&arg),
+                "postgres://rollcall:hunter2@db/x".as_ref(),
+                ValueSource::EnvVariable,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("ROLLCALL_DB=\"<redacted>\""), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]
-    fn debug_output_never_shows_secrets() {
+    fn debug_output_and_help_never_show_secrets() {
         let settings = Settings {
-            database_url: Some(Secret::new("postgres://rollcall:hunter2@db/rollcall")),
+            storage: Storage {
+                database_url: Some(Secret::new("postgres://rollcall:hunter2@db/rollcall")),
+                ..Settings::default().storage
+            },
             jwt_secret: Some(Secret::new("0123456789abcdef0123456789abcdef")),
             ..Settings::default()
         };
@@ -340,14 +607,71 @@ mod tests {
             !printed.contains("hunter2") && !printed.contains("0123456789abcdef"),
             "{printed}"
         );
+        let secrets: Vec<_> = Settings::command()
+            .get_arguments()
+            .filter(|arg| arg.is_hide_env_values_set())
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        assert_eq!(secrets, ["database_url", "jwt_secret"]);
     }
 
     #[test]
     fn access_tokens_cannot_outlive_fifteen_minutes() {
-        let settings = Settings {
-            access_token_ttl: Duration::from_secs(3600),
-            ..Settings::default()
-        };
-        assert!(settings.validate().is_err());
+        assert!(parse(&["--access-token-ttl-secs", "900"]).is_ok());
+        for bad in ["0", "901", "3600"] {
+            let error = parse(&["--access-token-ttl-secs", bad]).unwrap_err();
+            assert!(error.contains("must be 1 to 900 seconds"), "{error}");
+        }
+    }
+
+    #[test]
+    fn other_bounds() {
+        assert!(parse(&["--session-recheck-secs", "0"]).is_ok());
+        assert!(parse(&["--session-recheck-secs", "61"]).is_err());
+        assert!(parse(&["--refresh-token-ttl-days", "0"]).is_err());
+        assert!(parse(&["--group-commit-max-ops", "0"]).is_err());
+        assert!(parse(&["--jwt-secret", "0123456789abcdef0123456789abcdef"]).is_ok());
+    }
+
+    /// README's configuration table, made from the table above.
+    fn readme_table() -> String {
+        let cell = |text: &str| text.replace('|', "\\|").replace('\n', " ");
+        let mut table = "| variable | flag | meaning | default |\n|---|---|---|---|\n".to_owned();
+        for arg in Settings::command().get_arguments() {
+            let default = match arg.get_default_values() {
+                [value] if !arg.is_hide_default_value_set() => format!("`{}`", value.to_string_lossy()),
+                _ => String::new(),
+            };
+            table += &format!(
+                "| `{}` | `--{}` | {} | {default} |\n",
+                env_name(arg),
+                arg.get_long().unwrap_or_default(),
+                cell(&arg.get_help().map(ToString::to_string).unwrap_or_default()),
+            );
+        }
+        table
+    }
+
+    const TABLE_START: &str = "<!-- settings table: made from server/src/settings.rs -->\n";
+    const TABLE_END: &str = "<!-- end of settings table -->\n";
+
+    #[test]
+    fn the_readme_table_is_the_settings_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let start = readme.find(TABLE_START).expect("README has the settings table start marker") + TABLE_START.len();
+        let end = start + readme[start..].find(TABLE_END).expect("README has the settings table end marker");
+        let expected = readme_table();
+        if readme[start..end] == expected {
+            return;
+        }
+        if std::env::var_os("UPDATE_README").is_some() {
+            std::fs::write(&path, format!("{}{expected}{}", &readme[..start], &readme[end..])).unwrap();
+            return;
+        }
+        panic!(
+            "README's configuration table differs from server/src/settings.rs; rerun this test with \
+             UPDATE_README=1 to rewrite it. It should read:\n{expected}"
+        );
     }
 }

@@ -80,7 +80,7 @@ export async function startServer({ demo = true, env = {} } = {}) {
     get running() {
       return child !== null;
     },
-    /** Starts the server (again) on the same port and data; resolves once /healthz answers. */
+    /** Starts the server (again) on the same port and data; resolves once it says it listens. */
     async start() {
       if (child) return handle;
       const process_ = spawn(binary, ['serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dataDir], {
@@ -88,29 +88,30 @@ export async function startServer({ demo = true, env = {} } = {}) {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child = process_;
-      let exited = null;
-      process_.stdout.on('data', (chunk) => (output += chunk));
       process_.stderr.on('data', (chunk) => (output += chunk));
-      process_.on('exit', (code, signal) => {
-        exited = { code, signal };
-        if (child === process_) child = null;
+      // `rollcall serve` prints this line once its port is bound and the server has started.
+      const listening = `Rollcall is running at ${url}/\n`;
+      await new Promise((started, failed) => {
+        let printed = '';
+        const deadline = setTimeout(
+          () => failed(new Error(`rollcall serve did not say it was listening within 30 s:\n${output}`)),
+          30_000,
+        );
+        process_.stdout.on('data', (chunk) => {
+          output += chunk;
+          printed += chunk;
+          if (printed.includes(listening)) {
+            clearTimeout(deadline);
+            started();
+          }
+        });
+        process_.on('exit', (code, signal) => {
+          if (child === process_) child = null;
+          clearTimeout(deadline);
+          failed(new Error(`rollcall serve exited (${JSON.stringify({ code, signal })}) before listening:\n${output}`));
+        });
       });
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        if (exited) {
-          throw new Error(`rollcall serve exited (${JSON.stringify(exited)}) before answering:\n${output}`);
-        }
-        try {
-          const response = await fetch(`${url}/healthz`);
-          if (response.ok) return handle;
-        } catch {
-          // Not listening yet.
-        }
-        if (Date.now() > deadline) {
-          throw new Error(`rollcall serve did not answer /healthz within 30 s:\n${output}`);
-        }
-        await sleep(50);
-      }
+      return handle;
     },
     /** Stops the server gracefully (SIGTERM) and waits for it to exit. */
     async stop() {

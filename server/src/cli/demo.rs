@@ -4,7 +4,8 @@
 //!
 //! Names come from a fixed-seed generator, so every demo database holds the same people.
 
-use super::{DbArgs, open_db, settings};
+use super::open_db;
+use crate::settings::Storage;
 use crate::db::schema::{class_teachers, classes, enrolments, periods, schools, students, users};
 use crate::db::{DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
@@ -355,10 +356,9 @@ fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String
 }
 
 /// `rollcall demo`: seeds the demo school into an empty database and says what it did.
-pub(super) fn run(args: DbArgs) -> Result<(), String> {
-    let settings = settings(&args, None).map_err(|e| e.to_string())?;
+pub(super) fn run(storage: Storage) -> Result<(), String> {
     crate::logging::init("warn");
-    let mut conn = open_db(&settings)?;
+    let mut conn = open_db(&storage)?;
     match seed(&mut conn, chrono::Local::now().date_naive()).map_err(|e| e.to_string())? {
         Seeded::Created { students } => {
             println!("Seeded {} with {students} students.", DEMO_SCHOOL_NAME);

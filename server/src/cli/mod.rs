@@ -5,16 +5,22 @@ mod serve;
 mod user;
 
 use crate::db::{Db, DbConnection};
-use crate::settings::{ENV_HELP, Settings, SettingsError};
-use clap::{Args, Parser, Subcommand};
-use serve::ServeArgs;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use crate::settings::{Settings, Storage};
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use user::UserCommand;
 
+/// After the flags in `--help`: how flags, variables and defaults combine.
+const PRECEDENCE: &str = "Every setting can also be given by the ROLLCALL_* environment variable shown next to \
+its flag. A flag wins over its variable, which wins over the default.";
+
 #[derive(Debug, Parser)]
-#[command(name = "rollcall", version, about = "Rollcall: offline-first attendance for schools", after_help = ENV_HELP)]
+#[command(
+    name = "rollcall",
+    version,
+    about = "Rollcall: offline-first attendance for schools",
+    after_help = "`rollcall serve --help` lists the settings and their ROLLCALL_* environment variables."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,8 +29,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API and the web app.
-    #[command(after_help = ENV_HELP)]
-    Serve(ServeArgs),
+    #[command(after_help = PRECEDENCE)]
+    Serve(Settings),
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -32,34 +38,8 @@ enum Command {
     },
     /// Seed the demo school (logins admin, teacher1…teacher4, password `rollcall-demo`) into an
     /// empty database. Does nothing if the demo school is already there.
-    Demo(DbArgs),
-}
-
-/// Where the data lives; flags win over ROLLCALL_DATA_DIR and ROLLCALL_DB.
-#[derive(Debug, Args)]
-pub(super) struct DbArgs {
-    /// Data directory (SQLite database, signing key).
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. Prefer ROLLCALL_DB for URLs
-    /// with a password: command lines are visible to other users of the machine.
-    #[arg(long, value_name = "URL")]
-    db: Option<String>,
-}
-
-fn settings(db: &DbArgs, bind: Option<SocketAddr>) -> Result<Settings, SettingsError> {
-    let mut settings = Settings::default().apply_env(std::env::vars())?;
-    if let Some(dir) = &db.data_dir {
-        settings.data_dir = dir.clone();
-    }
-    if let Some(url) = &db.db {
-        settings.database_url = Some(crate::settings::Secret::new(url.clone()));
-    }
-    if let Some(bind) = bind {
-        settings.bind = bind;
-    }
-    settings.validate()?;
-    Ok(settings)
+    #[command(after_help = PRECEDENCE)]
+    Demo(Storage),
 }
 
 /// Runs the command line; the binary's `main`.
@@ -82,7 +62,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The database the command names, schema up to date, as one connection.
-fn open_db(settings: &Settings) -> Result<DbConnection, String> {
-    let db = Db::open(settings.db_url(), 1).map_err(|e| e.to_string())?;
+fn open_db(storage: &Storage) -> Result<DbConnection, String> {
+    let db = Db::open(storage.db_url(), 1).map_err(|e| e.to_string())?;
     db.connect().map_err(|e| e.to_string())
 }

@@ -1,20 +1,10 @@
 //! `rollcall serve`: the API and the web app until Ctrl-C or SIGTERM.
 
-use super::{DbArgs, settings};
-use clap::Args;
-use std::net::SocketAddr;
+use crate::settings::Settings;
 
-#[derive(Debug, Args)]
-pub(super) struct ServeArgs {
-    /// Address and port to listen on, e.g. 0.0.0.0:8080 for the whole LAN.
-    #[arg(long, value_name = "ADDR")]
-    bind: Option<SocketAddr>,
-    #[command(flatten)]
-    db: DbArgs,
-}
-
-pub(super) fn run(args: ServeArgs) -> Result<(), String> {
-    let settings = settings(&args.db, args.bind).map_err(|e| e.to_string())?;
+/// Serves with `settings` (already read from flags, environment and defaults by clap).
+pub(super) fn run(settings: Settings) -> Result<(), String> {
+    settings.validate().map_err(|e| e.to_string())?;
     crate::logging::init(&settings.log);
     let bind = settings.bind;
     actix_web::rt::System::new().block_on(async move {

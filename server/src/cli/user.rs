@@ -1,6 +1,7 @@
 //! `rollcall user add`: an admin or a teacher account, with a generated or given password.
 
-use super::{DbArgs, open_db, settings};
+use super::open_db;
+use crate::settings::Storage;
 use crate::db::schema::{schools, users};
 use crate::db::users::normalize_username;
 use crate::db::{DbConnection, now_ms, write_transaction};
@@ -44,11 +45,10 @@ pub(super) struct UserAddArgs {
     #[arg(long)]
     password_stdin: bool,
     #[command(flatten)]
-    db: DbArgs,
+    storage: Storage,
 }
 
 pub(super) fn add(args: UserAddArgs) -> Result<(), String> {
-    let settings = settings(&args.db, None).map_err(|e| e.to_string())?;
     crate::logging::init("warn");
     let username = normalize_username(&args.username);
     if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -71,7 +71,7 @@ pub(super) fn add(args: UserAddArgs) -> Result<(), String> {
     let hash = passwords::hash(&password).map_err(|e| format!("cannot hash the password: {e}"))?;
     let role = args.role;
     let display_name = args.display_name.clone().unwrap_or_else(|| username.clone());
-    let mut conn = open_db(&settings)?;
+    let mut conn = open_db(&args.storage)?;
     let school = write_transaction(&mut conn, |conn| {
         let school = pick_school(conn, args.school.as_deref())?;
         let taken = users::table

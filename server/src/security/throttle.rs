@@ -13,7 +13,7 @@
 use crate::settings::Settings;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Entries older than this with no wait running are forgotten.
@@ -64,10 +64,53 @@ struct State {
     trusted: HashMap<(String, IpAddr), Instant>,
 }
 
+/// The time the throttle goes by: the system's monotonic clock, or a [`ManualClock`].
+#[derive(Debug, Clone, Default)]
+pub enum ThrottleClock {
+    #[default]
+    System,
+    Manual(ManualClock),
+}
+
+impl ThrottleClock {
+    fn now(&self) -> Instant {
+        match self {
+            ThrottleClock::System => Instant::now(),
+            ThrottleClock::Manual(clock) => clock.now(),
+        }
+    }
+}
+
+/// A clock that moves only when told, so that a test sees a wait end without waiting it out.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<Instant>>);
+
+impl ManualClock {
+    /// A clock standing at the present moment.
+    pub fn new() -> Self {
+        ManualClock(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += by;
+    }
+
+    fn now(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
 /// The login throttle. Usernames are compared case-insensitively.
 #[derive(Debug)]
 pub struct LoginThrottle {
     state: Mutex<State>,
+    clock: ThrottleClock,
     account_free: u32,
     address_free: u32,
     address_window: Duration,
@@ -79,9 +122,10 @@ pub struct LoginThrottle {
 pub struct RetryAfter(pub u64);
 
 impl LoginThrottle {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &Settings, clock: ThrottleClock) -> Self {
         LoginThrottle {
             state: Mutex::new(State::default()),
+            clock,
             account_free: settings.login_account_free_failures,
             address_free: settings.login_address_free_failures,
             address_window: settings.login_address_window,
@@ -96,7 +140,7 @@ impl LoginThrottle {
 
     /// Whether a login for `username` from `address` may be tried now.
     pub fn check(&self, username: &str, address: IpAddr) -> Result<(), RetryAfter> {
-        self.check_at(username, address, Instant::now())
+        self.check_at(username, address, self.clock.now())
     }
 
     fn check_at(&self, username: &str, address: IpAddr, now: Instant) -> Result<(), RetryAfter> {
@@ -120,7 +164,7 @@ impl LoginThrottle {
 
     /// Counts a failed login.
     pub fn record_failure(&self, username: &str, address: IpAddr) {
-        self.record_failure_at(username, address, Instant::now())
+        self.record_failure_at(username, address, self.clock.now())
     }
 
     fn record_failure_at(&self, username: &str, address: IpAddr, now: Instant) {
@@ -148,9 +192,10 @@ impl LoginThrottle {
 
     /// A login succeeded: the account's failures are forgiven and the address is trusted for it.
     pub fn record_success(&self, username: &str, address: IpAddr) {
+        let now = self.clock.now();
         let mut state = self.lock();
         state.accounts.remove(username);
-        state.trusted.insert((username.to_owned(), address), Instant::now());
+        state.trusted.insert((username.to_owned(), address), now);
     }
 }
 
@@ -159,12 +204,15 @@ mod tests {
     use super::*;
 
     fn throttle() -> LoginThrottle {
-        LoginThrottle::new(&Settings {
-            login_account_free_failures: 3,
-            login_address_free_failures: 10,
-            login_max_delay: Duration::from_secs(60),
-            ..Settings::default()
-        })
+        LoginThrottle::new(
+            &Settings {
+                login_account_free_failures: 3,
+                login_address_free_failures: 10,
+                login_max_delay: Duration::from_secs(60),
+                ..Settings::default()
+            },
+            ThrottleClock::System,
+        )
     }
 
     const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 5));

@@ -102,7 +102,7 @@ impl TokenKeys {
     pub fn from_settings(settings: &Settings) -> Result<Self, std::io::Error> {
         let secret = match &settings.jwt_secret {
             Some(secret) => secret.expose().as_bytes().to_vec(),
-            None => load_or_create_secret(&settings.data_dir)?,
+            None => load_or_create_secret(&settings.storage.data_dir)?,
         };
         Ok(TokenKeys::new(&secret, settings.access_token_ttl))
     }

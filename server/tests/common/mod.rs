@@ -10,7 +10,8 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use rollcall_server::db::{DbConnection, DbUrl};
-use rollcall_server::settings::{Secret, Settings};
+use rollcall_server::security::throttle::{ManualClock, ThrottleClock};
+use rollcall_server::settings::{Secret, Settings, Storage};
 use rollcall_shared::protocol::{LoginResponse, Roster};
 use rollcall_shared::{ClassId, HlcClock, NodeId, OpId, RawOp, StudentId};
 use serde_json::{Value, json};
@@ -72,6 +73,9 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// The server's event hub, to see how many event streams it holds open.
     pub events: rollcall_server::sync::notices::EventHub,
+    /// The clock of the server's login throttle: it stands still until a test moves it, so a
+    /// test sees a login wait end without waiting it out.
+    pub throttle_clock: ManualClock,
     /// Stops the server, and its thread; taken by the first [`TestServer::stop`].
     running: Mutex<Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>>,
     /// The database to drop afterwards (PostgreSQL only): (admin URL, name).
@@ -152,8 +156,10 @@ impl TestServer {
         configure: impl FnOnce(&mut Settings),
     ) -> TestServer {
         let mut settings = Settings {
-            data_dir: data_dir.path().to_owned(),
-            database_url: Some(Secret::new(db_url.clone())),
+            storage: Storage {
+                data_dir: data_dir.path().to_owned(),
+                database_url: Some(Secret::new(db_url.clone())),
+            },
             jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
             workers: 2,
             db_pool_size: 4,
@@ -172,9 +178,11 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, started) = std::sync::mpsc::channel::<Result<rollcall_server::sync::notices::EventHub, String>>();
+        let throttle_clock = ManualClock::new();
+        let server_throttle_clock = ThrottleClock::Manual(throttle_clock.clone());
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = match rollcall_server::launch(settings, listener) {
+                let server = match rollcall_server::launch_with(settings, listener, server_throttle_clock) {
                     Ok(server) => server,
                     Err(e) => {
                         let _ = ready.send(Err(e.to_string()));
@@ -208,6 +216,7 @@ impl TestServer {
                 .build()
                 .expect("http client"),
             events,
+            throttle_clock,
             running: Mutex::new(Some((stop, thread))),
             pg_database,
         }
