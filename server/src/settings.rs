@@ -10,8 +10,8 @@
 //! value out of `--help` and out of error messages, and [`Secret`] keeps it out of `Debug`.
 
 use clap::builder::TypedValueParser;
-use clap::parser::ValueSource;
 use clap::error::ErrorKind;
+use clap::parser::ValueSource;
 use clap::{Arg, Args, Command, FromArgMatches};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -418,7 +418,10 @@ fn secret(value: &str) -> Result<Secret, &'static str> {
 }
 
 fn address(value: &str) -> Result<SocketAddr, &'static str> {
-    value.trim().parse().map_err(|_| "expected address:port, e.g. 0.0.0.0:8080")
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "expected address:port, e.g. 0.0.0.0:8080")
 }
 
 fn addresses(value: &str) -> Result<Vec<IpAddr>, &'static str> {
@@ -554,7 +557,10 @@ mod tests {
     #[test]
     fn bad_values_name_the_setting_and_hide_secrets() {
         let error = parse(&["--workers", "many"]).unwrap_err();
-        assert!(error.contains("--workers=\"many\" is not valid: expected a whole number"), "{error}");
+        assert!(
+            error.contains("--workers=\"many\" is not valid: expected a whole number"),
+            "{error}"
+        );
         let error = parse(&["--jwt-secret", "short-secret"]).unwrap_err();
         assert!(error.contains("ROLLCALL_JWT_SECRET"), "{error}");
         assert!(!error.contains("short-secret"), "{error}");
@@ -659,8 +665,14 @@ mod tests {
     fn the_readme_table_is_the_settings_table() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
         let readme = std::fs::read_to_string(&path).unwrap();
-        let start = readme.find(TABLE_START).expect("README has the settings table start marker") + TABLE_START.len();
-        let end = start + readme[start..].find(TABLE_END).expect("README has the settings table end marker");
+        let start = readme
+            .find(TABLE_START)
+            .expect("README has the settings table start marker")
+            + TABLE_START.len();
+        let end = start
+            + readme[start..]
+                .find(TABLE_END)
+                .expect("README has the settings table end marker");
         let expected = readme_table();
         if readme[start..end] == expected {
             return;

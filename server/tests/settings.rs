@@ -2,6 +2,8 @@
 //! variables, other `ROLLCALL_*` variables ignored, and errors that name the variable without
 //! showing a secret. (How each value parses is tested in `server/src/settings.rs`.)
 
+#![allow(clippy::unwrap_used, reason = "test scenarios: a panic is how they fail")]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -94,7 +96,10 @@ fn help_lists_every_variable_and_hides_secret_values() {
     let output = command.output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    assert!(!help.contains("hunter2") && !help.contains("0123456789abcdef"), "{help}");
+    assert!(
+        !help.contains("hunter2") && !help.contains("0123456789abcdef"),
+        "{help}"
+    );
     assert!(help.contains("[env: ROLLCALL_WORKERS=3]"), "{help}");
     for variable in [
         "ROLLCALL_BIND",

@@ -5,11 +5,11 @@
 //! Names come from a fixed-seed generator, so every demo database holds the same people.
 
 use super::open_db;
-use crate::settings::Storage;
 use crate::db::schema::{class_teachers, classes, enrolments, periods, schools, students, users};
 use crate::db::{DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
 use crate::security::passwords;
+use crate::settings::Storage;
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use rand::rngs::StdRng;

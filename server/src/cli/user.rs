@@ -1,12 +1,12 @@
 //! `rollcall user add`: an admin or a teacher account, with a generated or given password.
 
 use super::open_db;
-use crate::settings::Storage;
 use crate::db::schema::{schools, users};
 use crate::db::users::normalize_username;
 use crate::db::{DbConnection, now_ms, write_transaction};
 use crate::error::AppError;
 use crate::security::passwords;
+use crate::settings::Storage;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use diesel::prelude::*;
