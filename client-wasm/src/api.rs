@@ -6,10 +6,11 @@
 
 use crate::error::{ClientError, Result};
 use crate::platform::{self, Timer};
+use crate::store::QueuedOp;
 use chrono::{DateTime, Utc};
 use gloo_net::http::{Request, RequestBuilder};
 use rollcall_shared::protocol::{ErrorBody, LoginRequest, LoginResponse, PushRequest, PushResponse, Roster, UserInfo};
-use rollcall_shared::{Hlc, RawChange, UserId};
+use rollcall_shared::{Hlc, NodeId, RawChange, UserId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -137,6 +138,21 @@ fn json_body<T: Serialize>(value: &T) -> Result<String> {
     js_sys::JSON::stringify(&value)
         .map(String::from)
         .map_err(|_| ClientError::BadArgument("a request body cannot be written as JSON".into()))
+}
+
+/// The body of a push: the [`PushRequest`] of this device with the queued ops' JSON spliced into
+/// its `ops` list as stored, so that no op is decoded or encoded again on its way out.
+pub fn push_body(device_id: NodeId, ops: &[QueuedOp]) -> Result<String> {
+    let envelope = json_body(&PushRequest {
+        device_id,
+        ops: Vec::new(),
+    })?;
+    // `ops` is the request's last field: `{"device_id":"…","ops":[]}`.
+    let head = envelope
+        .strip_suffix("]}")
+        .ok_or_else(|| ClientError::BadArgument("a push request does not end with its ops".into()))?;
+    let ops: Vec<&str> = ops.iter().map(|op| op.json.as_str()).collect();
+    Ok(format!("{head}{}]}}", ops.join(",")))
 }
 
 impl Api {
@@ -345,9 +361,9 @@ impl Api {
         Ok(roster)
     }
 
-    /// `POST /api/v1/sync/push`.
-    pub async fn push(&self, request: &PushRequest) -> Result<PushResponse> {
-        let body = json_body(request)?;
+    /// `POST /api/v1/sync/push` of queued ops (see [`push_body`]).
+    pub async fn push(&self, device_id: NodeId, ops: &[QueuedOp]) -> Result<PushResponse> {
+        let body = push_body(device_id, ops)?;
         parse(&self.authorized(Method::Post, "/api/v1/sync/push", Some(&body)).await?)
     }
 

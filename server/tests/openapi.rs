@@ -397,6 +397,7 @@ async fn every_answer_is_one_the_document_describes(server: &TestServer) {
         "a changes event's data",
     );
     assert_eq!(data["class_ids"], json!([class]));
+    assert_eq!(data["device_id"], json!(device.id.to_string()));
     drop(stream);
     doc.check("GET", events, &server.call("GET", events, None, None).await);
     doc.check(

@@ -211,6 +211,15 @@ pub struct PushResponse {
     pub clock_offset_ms: Option<i64>,
 }
 
+/// The data of a `changes` event on `GET /api/v1/events`: one committed push applied ops in
+/// these classes (those the listener may see). It carries no marks: pull them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeNotice {
+    pub class_ids: Vec<ClassId>,
+    /// The `device_id` of that push: a device skips its own notices, having sent those changes.
+    pub device_id: NodeId,
+}
+
 /// `GET /api/v1/sync/pull?cursor=C&limit=N` query.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PullQuery {

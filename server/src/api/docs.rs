@@ -25,6 +25,10 @@ pub struct ChangesEventDoc {
     /// Absent when the server cannot say which (it missed some): pull anyway.
     #[schema(required = false)]
     class_ids: Vec<Uuid>,
+    /// The `device_id` of the push that made the changes (16 lowercase hex digits). Absent with
+    /// `class_ids`.
+    #[schema(required = false)]
+    device_id: String,
 }
 
 /// A value of an op as a request may carry it: any JSON scalar. Which ones a field takes is a

@@ -218,10 +218,10 @@ impl Modify for EventStream {
             .schema_type(Type::String)
             .content_media_type("application/json")
             .description(Some(
-                "A ChangesEvent as JSON: `{\"class_ids\": [...]}`, or `{}` when the server missed which",
+                "A ChangesEvent as JSON: `{\"class_ids\": [...], \"device_id\": \"...\"}`, or `{}` when the server missed which",
             ))
             .examples([
-                json!("{\"class_ids\":[\"0b7e2d1c-4f3a-4c55-9d7e-2a1b3c4d5e6f\"]}"),
+                json!("{\"class_ids\":[\"0b7e2d1c-4f3a-4c55-9d7e-2a1b3c4d5e6f\"],\"device_id\":\"9f2c4a1b7d3e5f60\"}"),
                 json!("{}"),
             ])
             // utoipa has no builder for `contentSchema` (JSON Schema 2020-12, an annotation).
@@ -442,9 +442,9 @@ mod tests {
                 .unwrap(),
             ),
         ];
-        let notice = crate::sync::notices::ChangeNotice {
-            school_id: SchoolId(id),
+        let notice = rollcall_shared::protocol::ChangeNotice {
             class_ids: vec![ClassId(id)],
+            device_id: rollcall_shared::NodeId(1),
         };
         samples.push(("ChangesEvent", serde_json::to_value(&notice).unwrap()));
         for (schema, sample) in samples {
