@@ -12,7 +12,7 @@ use crate::sorted::sorted_unique;
 use crate::store::{Counts, LocalStore, OpRecord, Plan, ServerClock, database_name};
 use crate::view::{self, RegisterSummary, RegisterView};
 use js_sys::Function;
-use rollcall_shared::protocol::{ChangeNotice, Roster, UserInfo};
+use rollcall_shared::protocol::{Roster, UserInfo};
 use rollcall_shared::{Change, FieldChange, Hlc, NodeId, Op, RegisterKey, RegisterState};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -336,10 +336,14 @@ impl Engine {
     /// database, and hears of the push over the tab channel. Anything unreadable, such as `{}`
     /// for missed notices, is someone else's.
     fn is_own(&self, data: &JsValue) -> bool {
-        data.as_string()
+        // Only the `device_id` of the `ChangeNotice` is read: decoding all of it would cost the
+        // module the code of its decoder.
+        let device = data
+            .as_string()
             .and_then(|text| js_sys::JSON::parse(&text).ok())
-            .and_then(|value| serde_wasm_bindgen::from_value::<ChangeNotice>(value).ok())
-            .is_some_and(|notice| notice.device_id == self.device)
+            .and_then(|notice| js_sys::Reflect::get(&notice, &"device_id".into()).ok())
+            .and_then(|id| id.as_string());
+        device.and_then(|id| id.parse::<NodeId>().ok()) == Some(self.device)
     }
 
     /// The current status.

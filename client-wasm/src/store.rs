@@ -528,10 +528,12 @@ impl LocalStore {
         let mut bytes = 0;
         for value in &values {
             let field = |name: &str| js_sys::Reflect::get(value, &key(name)).unwrap_or(JsValue::UNDEFINED);
-            let (Some(seq), Ok(json)) = (field("seq").as_f64(), js_sys::JSON::stringify(&field("op"))) else {
+            let json = js_sys::JSON::stringify(&field("op"))
+                .ok()
+                .and_then(|json| json.as_string());
+            let (Some(seq), Some(json)) = (field("seq").as_f64(), json) else {
                 return Err(ClientError::Storage("a queued op is damaged".into()));
             };
-            let json = String::from(json);
             bytes += json.len() + 1;
             if bytes > max_bytes && !batch.is_empty() {
                 break;
