@@ -6,10 +6,11 @@
 
 use crate::error::{ClientError, Result};
 use crate::platform::{self, Timer};
+use crate::store::QueuedOp;
 use chrono::{DateTime, Utc};
 use gloo_net::http::{Request, RequestBuilder};
-use rollcall_shared::protocol::{ErrorBody, LoginRequest, LoginResponse, PushRequest, PushResponse, Roster, UserInfo};
-use rollcall_shared::{Hlc, RawChange, UserId};
+use rollcall_shared::protocol::{ErrorBody, LoginRequest, LoginResponse, PushResponse, Roster, UserInfo};
+use rollcall_shared::{Hlc, NodeId, RawChange, UserId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -137,6 +138,22 @@ fn json_body<T: Serialize>(value: &T) -> Result<String> {
     js_sys::JSON::stringify(&value)
         .map(String::from)
         .map_err(|_| ClientError::BadArgument("a request body cannot be written as JSON".into()))
+}
+
+/// The body of a push: this device's `device_id`, and the queued ops' JSON spliced into `ops` as
+/// stored, so that no op is decoded or encoded again on its way out. The keys are those of
+/// [`rollcall_shared::protocol::PushRequest`] (the store's tests read the body back as one); a device id is 16 hex digits,
+/// which need no escaping.
+pub fn push_body(device_id: NodeId, ops: &[QueuedOp]) -> String {
+    let mut body = format!("{{\"device_id\":\"{device_id}\",\"ops\":[");
+    for (n, op) in ops.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(&op.json);
+    }
+    body.push_str("]}");
+    body
 }
 
 impl Api {
@@ -345,9 +362,9 @@ impl Api {
         Ok(roster)
     }
 
-    /// `POST /api/v1/sync/push`.
-    pub async fn push(&self, request: &PushRequest) -> Result<PushResponse> {
-        let body = json_body(request)?;
+    /// `POST /api/v1/sync/push` of queued ops (see [`push_body`]), as [`rollcall_shared::protocol::PushRequest`] has it.
+    pub async fn push(&self, device_id: NodeId, ops: &[QueuedOp]) -> Result<PushResponse> {
+        let body = push_body(device_id, ops);
         parse(&self.authorized(Method::Post, "/api/v1/sync/push", Some(&body)).await?)
     }
 

@@ -12,8 +12,8 @@ use crate::sorted::sorted_unique;
 use crate::store::{Counts, LocalStore, OpRecord, Plan, ServerClock, database_name};
 use crate::view::{self, RegisterSummary, RegisterView};
 use js_sys::Function;
-use rollcall_shared::protocol::{PushRequest, Roster, UserInfo};
-use rollcall_shared::{Change, FieldChange, Hlc, Op, RawOp, RegisterKey, RegisterState};
+use rollcall_shared::protocol::{Roster, UserInfo};
+use rollcall_shared::{Change, FieldChange, Hlc, NodeId, Op, RegisterKey, RegisterState};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -167,6 +167,8 @@ struct TabMessage {
 #[derive(Debug)]
 pub struct Engine {
     pub user: UserInfo,
+    /// This device's id in this user's database: the `device_id` of its pushes.
+    pub device: NodeId,
     pub api: Api,
     pub store: LocalStore,
     options: Options,
@@ -204,6 +206,7 @@ impl Engine {
         };
         let engine = Rc::new(Engine {
             user,
+            device: device.node,
             api,
             store,
             options,
@@ -296,8 +299,9 @@ impl Engine {
 
     /// Listens to the server's change notices (`/api/v1/events`), so that an open register shows
     /// another device's marks within moments instead of at the next idle poll: each notice starts
-    /// a sync. The stream's URL carries the access token; when the server refuses it (the token
-    /// expired), it is reopened after the next successful sync, which renews the token.
+    /// a sync, except those of this device's own pushes (see [`Engine::is_own`]). The stream's URL
+    /// carries the access token; when the server refuses it (the token expired), it is reopened
+    /// after the next successful sync, which renews the token.
     fn follow_server(self: &Rc<Self>) {
         if self.closed.get() || !self.options.auto_sync || self.notices.borrow().is_some() {
             return;
@@ -307,8 +311,10 @@ impl Engine {
         let stream = EventStream::open(
             &url,
             "changes",
-            move || {
-                if let Some(engine) = on_notice.upgrade() {
+            move |data| {
+                if let Some(engine) = on_notice.upgrade()
+                    && !engine.is_own(&data)
+                {
                     engine.wake();
                 }
             },
@@ -322,6 +328,22 @@ impl Engine {
             },
         );
         self.notices.replace(stream);
+    }
+
+    /// Whether a change notice's data names this device: the changes of its own push, which it
+    /// sent and whose fate the push's answer told (an unanswered push leaves its ops queued, and
+    /// they go again). Another tab of this user on this tablet shares the device id and the
+    /// database, and hears of the push over the tab channel. Anything unreadable, such as `{}`
+    /// for missed notices, is someone else's.
+    fn is_own(&self, data: &JsValue) -> bool {
+        // Only the `device_id` of the `ChangeNotice` is read: decoding all of it would cost the
+        // module the code of its decoder.
+        let device = data
+            .as_string()
+            .and_then(|text| js_sys::JSON::parse(&text).ok())
+            .and_then(|notice| js_sys::Reflect::get(&notice, &"device_id".into()).ok())
+            .and_then(|id| id.as_string());
+        device.and_then(|id| id.parse::<NodeId>().ok()) == Some(self.device)
     }
 
     /// The current status.
@@ -617,12 +639,7 @@ impl Engine {
             if batch.is_empty() {
                 break;
             }
-            let device = self.store.device().await?;
-            let request = PushRequest {
-                device_id: device.node,
-                ops: batch.iter().map(|record| RawOp::from(record.op.clone())).collect(),
-            };
-            let response = self.api.push(&request).await?;
+            let response = self.api.push(self.device, &batch).await?;
             let applied = self.store.apply_push(&batch, &response, platform::now_ms()).await?;
             let answered = applied.synced + applied.superseded + applied.rejected;
             if response.results.is_empty() {

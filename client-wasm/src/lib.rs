@@ -103,6 +103,8 @@ export interface RegisterView {
   rejected: number;
   /** The office locked it and refused this tablet's latest marks. */
   locked: boolean;
+  /** Where it stands, as in the day's overview. */
+  state: RegisterPhase;
 }
 export type RegisterPhase = "not_taken" | "in_progress" | "waiting" | "synced" | "locked";
 export interface RegisterSummary {

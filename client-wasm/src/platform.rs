@@ -235,19 +235,21 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    /// Opens `url` and calls `on_event` on each event named `kind`. The browser reconnects by itself
+    /// Opens `url` and calls `on_event` with the data of each event named `kind`. The browser reconnects by itself
     /// after a dropped connection; `on_refused` is called when it gives up instead (the server refused
     /// the stream, e.g. an expired token in the URL).
     pub fn open(
         url: &str,
         kind: &'static str,
-        mut on_event: impl FnMut() + 'static,
+        mut on_event: impl FnMut(JsValue) + 'static,
         mut on_refused: impl FnMut() + 'static,
     ) -> Option<EventStream> {
         let source = web_sys::EventSource::new(url).ok()?;
         let watched = source.clone();
         let listeners = [
-            Listener::new(source.clone().into(), kind, move |_| on_event()),
+            Listener::new(source.clone().into(), kind, move |event| {
+                on_event(Reflect::get(&event, &"data".into()).unwrap_or_default())
+            }),
             Listener::new(source.clone().into(), "error", move |_| {
                 if watched.ready_state() == web_sys::EventSource::CLOSED {
                     on_refused();

@@ -106,9 +106,13 @@ pub fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T> {
         .map_err(|e| ClientError::Storage(format!("a stored record is damaged: {e}")))
 }
 
-/// The length in bytes of a value's JSON, as it would travel in a request body.
-pub fn json_len(value: &JsValue) -> usize {
-    js_sys::JSON::stringify(value).map_or(0, |json| String::from(json).len())
+/// A queued op as a push carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedOp {
+    /// Its queue position.
+    pub seq: f64,
+    /// The op's JSON: the wire form stored when it was queued, and validated then.
+    pub json: String,
 }
 
 /// Where an op stands, from this device's point of view.
@@ -514,19 +518,27 @@ impl LocalStore {
 
     /// The oldest pending ops, in queue order: at most `max_ops`, and no more than `max_bytes`
     /// of JSON (a batch of long notes must stay under the server's body limit).
-    pub async fn next_batch(&self, max_ops: u32, max_bytes: usize) -> Result<Vec<OpRecord>> {
+    ///
+    /// The stored `op` is the op's wire form, written by [`LocalStore::record`] from an op that
+    /// `shared` had validated: its JSON goes into the push as it is, not read back into an [`Op`].
+    pub async fn next_batch(&self, max_ops: u32, max_bytes: usize) -> Result<Vec<QueuedOp>> {
         let tx = self.read(&[OPS])?;
         let values = tx.store(OPS)?.index("queue")?.get_all(None, Some(max_ops)).await?;
         let mut batch = Vec::with_capacity(values.len());
         let mut bytes = 0;
         for value in &values {
-            let record: OpRecord = from_js(value)?;
-            // The stored `op` is the op's wire form: its JSON is what the push will carry.
-            bytes += js_sys::Reflect::get(value, &key("op")).map_or(0, |op| json_len(&op) + 1);
+            let field = |name: &str| js_sys::Reflect::get(value, &key(name)).unwrap_or(JsValue::UNDEFINED);
+            let json = js_sys::JSON::stringify(&field("op"))
+                .ok()
+                .and_then(|json| json.as_string());
+            let (Some(seq), Some(json)) = (field("seq").as_f64(), json) else {
+                return Err(ClientError::Storage("a queued op is damaged".into()));
+            };
+            bytes += json.len() + 1;
             if bytes > max_bytes && !batch.is_empty() {
                 break;
             }
-            batch.push(record);
+            batch.push(QueuedOp { seq, json });
         }
         Ok(batch)
     }
@@ -536,17 +548,15 @@ impl LocalStore {
     /// the stored ops; `local` is rebuilt; the clock merges the server's HLC and keeps the offset.
     pub async fn apply_push(
         &self,
-        batch: &[OpRecord],
+        batch: &[QueuedOp],
         response: &PushResponse,
         device_now_ms: f64,
     ) -> Result<PushApplied> {
         use rollcall_shared::protocol::Outcome;
-        let (Some(first), Some(last)) = (
-            batch.first().and_then(|record| record.seq),
-            batch.last().and_then(|record| record.seq),
-        ) else {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return Ok(PushApplied::default());
         };
+        let (first, last) = (first.seq, last.seq);
         self.write(&[OPS, REGISTERS, META], async |tx| {
             let ops = tx.store(OPS)?;
             let registers = tx.store(REGISTERS)?;

@@ -115,6 +115,8 @@ pub struct RegisterView {
     pub rejected: u32,
     /// The office locked it: this tablet's latest write was refused with `REGISTER_LOCKED`.
     pub locked: bool,
+    /// Where it stands, as the day's overview shows it too.
+    pub state: RegisterPhase,
 }
 
 /// A register's state in words a teacher understands.
@@ -288,6 +290,19 @@ pub fn register_view(roster: &Roster, key: RegisterKey, record: &RegisterRecord,
     let locked = latest
         .iter()
         .any(|record| record.state == OpState::Rejected && record.code == Some(ErrorCode::RegisterLocked));
+    let pending = ops.iter().filter(|op| op.state == OpState::Pending).count() as u32;
+    let submitted = local.is_submitted();
+    let state = if locked {
+        RegisterPhase::Locked
+    } else if pending > 0 {
+        RegisterPhase::Waiting
+    } else if counts.marked() == 0 && !submitted {
+        RegisterPhase::NotTaken
+    } else if submitted {
+        RegisterPhase::Synced
+    } else {
+        RegisterPhase::InProgress
+    };
     RegisterView {
         register: RegisterHeader {
             key: record.reg.clone(),
@@ -306,13 +321,14 @@ pub fn register_view(roster: &Roster, key: RegisterKey, record: &RegisterRecord,
                 .find(|period| period.period == key.period)
                 .map_or_else(|| format!("Period {}", key.period), |period| period.label.clone()),
         },
-        submitted: local.is_submitted(),
+        submitted,
         submission_sync,
         students: rows,
         counts,
-        pending: ops.iter().filter(|op| op.state == OpState::Pending).count() as u32,
+        pending,
         rejected: ops.iter().filter(|op| op.rejected.is_some()).count() as u32,
         locked,
+        state,
     }
 }
 
@@ -345,17 +361,6 @@ pub fn summarize(roster: &Roster, view: &RegisterView) -> RegisterSummary {
         .iter()
         .find(|period| period.period == view.register.period);
     let enrolled = view.students.iter().filter(|row| row.enrolled).count() as u32;
-    let state = if view.locked {
-        RegisterPhase::Locked
-    } else if view.pending > 0 {
-        RegisterPhase::Waiting
-    } else if view.counts.marked() == 0 && !view.submitted {
-        RegisterPhase::NotTaken
-    } else if view.submitted {
-        RegisterPhase::Synced
-    } else {
-        RegisterPhase::InProgress
-    };
     RegisterSummary {
         register: view.register.clone(),
         starts: period.map(|p| p.starts).unwrap_or_default(),
@@ -365,7 +370,7 @@ pub fn summarize(roster: &Roster, view: &RegisterView) -> RegisterSummary {
         submitted: view.submitted,
         pending: view.pending,
         rejected: view.rejected,
-        state,
+        state: view.state,
     }
 }
 

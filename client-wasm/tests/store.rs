@@ -7,11 +7,12 @@ mod common;
 
 use common::*;
 use rexie::TransactionMode;
+use rollcall_client::api::{self, Api};
 use rollcall_client::engine::{Engine, Options};
+use rollcall_client::error::ClientError;
 use rollcall_client::store::{self, LocalStore, OpState, SCHEMA_VERSION, to_js};
-use rollcall_client::{api::Api, error::ClientError};
-use rollcall_shared::protocol::Outcome;
-use rollcall_shared::{FieldChange, MarkValue, Status, VariantArray};
+use rollcall_shared::protocol::{Outcome, PushRequest};
+use rollcall_shared::{FieldChange, MarkValue, NodeId, RawOp, Status, VariantArray};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -101,6 +102,7 @@ async fn the_queue_is_pushed_oldest_first_in_batches_that_respect_count_and_size
     let now = 1_770_000_000_000.0;
     // 1,200 ops over three registers, recorded in a known order.
     let mut expected = Vec::new();
+    let mut made = Vec::new();
     for round in 0..40u128 {
         for period in 1..=3u8 {
             let ops = store
@@ -111,26 +113,49 @@ async fn the_queue_is_pushed_oldest_first_in_batches_that_respect_count_and_size
                 })
                 .await
                 .expect("record");
-            expected.extend(ops.into_iter().map(|op| op.op_id));
+            expected.extend(ops.iter().map(|op| op.op_id));
+            made.extend(ops);
         }
     }
     assert_eq!(store.counts().await.expect("counts").pending, 1200);
 
     let first = store.next_batch(500, usize::MAX).await.expect("batch");
     assert_eq!(first.len(), 500);
-    assert_eq!(first.iter().map(|r| r.op_id).collect::<Vec<_>>(), expected[..500]);
+    assert_eq!(
+        first.iter().map(|r| op_of(r).op_id).collect::<Vec<_>>(),
+        expected[..500]
+    );
+
+    // The ops go into the push as they were stored when queued, and the server reads the body
+    // as the request of this device with those ops, in queue order.
+    let device = NodeId(0x7f);
+    let body = api::push_body(device, &first[..3]);
+    let request: PushRequest = serde_json::from_str(&body).expect("the body is a push request");
+    let sent: Vec<RawOp> = made[..3].iter().cloned().map(RawOp::from).collect();
+    assert_eq!(
+        request,
+        PushRequest {
+            device_id: device,
+            ops: sent
+        }
+    );
+    let empty: PushRequest = serde_json::from_str(&api::push_body(device, &[])).expect("JSON");
+    assert!(empty.ops.is_empty());
 
     // The server answers only the first 300: the other 200 stay queued, in order.
     let response = answer(&first[..300], |_| Outcome::Applied, 1_770_000_100_000);
     let applied = store.apply_push(&first, &response, now).await.expect("apply");
     assert_eq!((applied.synced, applied.unanswered), (300, 200));
     let second = store.next_batch(500, usize::MAX).await.expect("batch");
-    assert_eq!(second.iter().map(|r| r.op_id).collect::<Vec<_>>(), expected[300..800]);
+    assert_eq!(
+        second.iter().map(|r| op_of(r).op_id).collect::<Vec<_>>(),
+        expected[300..800]
+    );
 
     // A byte budget cuts a batch short, but never to nothing.
     let small = store.next_batch(500, 2_000).await.expect("batch");
     assert!(small.len() > 1 && small.len() < 20, "cut by size: {}", small.len());
-    assert_eq!(small[0].op_id, expected[300]);
+    assert_eq!(op_of(&small[0]).op_id, expected[300]);
     let tiny = store.next_batch(500, 1).await.expect("batch");
     assert_eq!(tiny.len(), 1);
 
@@ -157,10 +182,7 @@ async fn the_queue_is_pushed_oldest_first_in_batches_that_respect_count_and_size
         if batch.is_empty() {
             break;
         }
-        let bytes: usize = batch
-            .iter()
-            .map(|record| serde_json::to_string(&record.op).expect("json").len())
-            .sum();
+        let bytes: usize = batch.iter().map(|record| record.json.len()).sum();
         assert!(
             bytes <= rollcall_client::engine::PUSH_BATCH_BYTES,
             "batch of {bytes} bytes"
@@ -168,7 +190,7 @@ async fn the_queue_is_pushed_oldest_first_in_batches_that_respect_count_and_size
         assert!(batch.len() <= 500);
         let response = answer(&batch, |_| Outcome::Applied, 1_770_000_200_000);
         store.apply_push(&batch, &response, now).await.expect("apply");
-        rest.extend(batch.into_iter().map(|record| record.op_id));
+        rest.extend(batch.iter().map(|record| op_of(record).op_id));
     }
     assert_eq!(rest[..900], expected[300..], "the whole queue went out in order");
     assert_eq!(rest.len(), 900 + 300);
@@ -238,6 +260,9 @@ async fn a_version_1_database_is_upgraded_with_its_queue_intact() {
         ops.iter().map(|op| op.op_id).collect::<Vec<_>>()
     );
     assert!(pending.iter().all(|r| r.reg == store::register_id(&register(2))));
+    // Queued by an earlier version, they go into a push as they were stored.
+    let queued = upgraded.next_batch(500, usize::MAX).await.expect("batch");
+    assert_eq!(queued.iter().map(op_of).collect::<Vec<_>>(), ops);
     let (_, by_register) = upgraded
         .register(register(2))
         .await
@@ -364,11 +389,11 @@ async fn settled_history_is_forgotten_a_month_on_and_unsettled_history_is_kept()
     let batch = store.next_batch(500, usize::MAX).await.expect("batch");
     let answered: Vec<_> = batch
         .iter()
-        .filter(|record| record.op_id != still_queued[0].op_id)
+        .filter(|record| op_of(record).op_id != still_queued[0].op_id)
         .cloned()
         .collect();
-    let outcome = |i: usize| match answered[i].op.change.register.period {
-        3 | 4 if answered[i].op.change.register.date == date() => Outcome::Rejected,
+    let outcome = |i: usize| match op_of(&answered[i]).change.register {
+        key if (key.period == 3 || key.period == 4) && key.date == date() => Outcome::Rejected,
         _ => Outcome::Applied,
     };
     let response = answer(&answered, outcome, marked_at as u64);

@@ -226,7 +226,11 @@ async fn events_reach_only_those_who_may_see_the_change(server: &TestServer) {
         ["applied"]
     );
 
-    let notice = format!("event: changes\ndata: {{\"class_ids\":[\"{class}\"]}}");
+    // It names the pushing device, so that the device can skip its own notice.
+    let notice = format!(
+        "event: changes\ndata: {{\"class_ids\":[\"{class}\"],\"device_id\":\"{}\"}}",
+        device.id
+    );
     let (teacher1, teacher2, admin, stranger) = (
         teacher1.await.unwrap(),
         teacher2.await.unwrap(),

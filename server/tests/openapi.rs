@@ -26,7 +26,6 @@ fn every_wire_type_with_every_key_matches_its_schema() {
     use chrono::{NaiveDate, NaiveTime, Utc};
     use rollcall_server::api::locks::LockInfo;
     use rollcall_server::integrity::UnreadableRow;
-    use rollcall_server::sync::notices::ChangeNotice;
     use rollcall_shared::protocol::*;
     use rollcall_shared::*;
     use utoipa::OpenApi;
@@ -148,8 +147,8 @@ fn every_wire_type_with_every_key_matches_its_schema() {
         (
             "ChangesEvent",
             json!(ChangeNotice {
-                school_id: SchoolId(id),
-                class_ids: vec![ClassId(id)]
+                class_ids: vec![ClassId(id)],
+                device_id: NodeId(7),
             }),
         ),
         (
@@ -596,6 +595,7 @@ async fn every_answer_is_one_the_document_describes(server: &TestServer) {
         "a changes event's data",
     );
     assert_eq!(data["class_ids"], json!([class]));
+    assert_eq!(data["device_id"], json!(device.id.to_string()));
     drop(stream);
     doc.check("GET", events, &server.call("GET", events, None, None).await);
     doc.check(

@@ -260,6 +260,20 @@ pub struct PushResponse {
     pub clock_offset_ms: Option<i64>,
 }
 
+/// The data of a `changes` event on `GET /api/v1/events`: one committed push applied ops in
+/// these classes (those the listener may see). It carries no marks: pull them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChangesEvent))]
+pub struct ChangeNotice {
+    /// Absent when the server cannot say which (it missed some): pull anyway.
+    #[cfg_attr(feature = "openapi", schema(required = false))]
+    pub class_ids: Vec<ClassId>,
+    /// The `device_id` of that push: a device skips its own notices, having sent those changes.
+    /// Absent with `class_ids`.
+    #[cfg_attr(feature = "openapi", schema(required = false))]
+    pub device_id: NodeId,
+}
+
 /// `GET /api/v1/sync/pull?cursor=C&limit=N` query.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PullQuery {

@@ -77,6 +77,38 @@ export async function serveShellFromDisk(context, server) {
   return () => context.unroute(pattern, handler);
 }
 
+/**
+ * Records in `window.notices` each event of the server's stream (GET /api/v1/events) that the
+ * client in the page hears: `{type: 'ready'}` when a stream is ready, and `{type: 'changes',
+ * data}` once the client's own listener for that notice has run. Call it before signing in.
+ */
+export async function recordNotices(page) {
+  await page.evaluate(() => {
+    window.notices = [];
+    const Browser = window.EventSource;
+    window.EventSource = class extends Browser {
+      constructor(...args) {
+        super(...args);
+        super.addEventListener('ready', () => window.notices.push({ type: 'ready' }));
+      }
+
+      addEventListener(type, listener, options) {
+        const heard =
+          type === 'changes' && typeof listener === 'function'
+            ? (event) => {
+                try {
+                  listener(event);
+                } finally {
+                  window.notices.push({ type, data: event.data });
+                }
+              }
+            : listener;
+        super.addEventListener(type, heard, options);
+      }
+    };
+  });
+}
+
 /** Signs in inside the page; the client stays in `window.client`. */
 export async function signIn(page, username, password, options = {}) {
   return page.evaluate(

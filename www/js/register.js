@@ -275,7 +275,7 @@ export function mountRegister(app, main, { classId, date, period }) {
     row.extras.hidden = row.minutes.hidden && row.notePreview.hidden;
   }
 
-  function render(next, summary) {
+  function render(next) {
     view = next;
     setText(title, view.className || 'Register');
     const times = app.roster?.periods?.find((p) => p.period === view.period);
@@ -286,8 +286,8 @@ export function mountRegister(app, main, { classId, date, period }) {
         .join(' · '),
     );
     document.title = `${view.className}, ${view.periodLabel} — Rollcall`;
-    phase.dataset.state = summary?.state ?? 'unknown';
-    setText(phase, summary ? phaseText(summary) : '');
+    phase.dataset.state = view.state;
+    setText(phase, phaseText(view));
 
     lockBanner.hidden = !view.locked;
     if (view.locked) {
@@ -365,17 +365,14 @@ export function mountRegister(app, main, { classId, date, period }) {
       do {
         again = false;
         try {
-          const [next, summaries, roster] = await Promise.all([
+          // One register: a tap re-reads only its own register, never the day's.
+          const [next, roster] = await Promise.all([
             client.register(...at),
-            client.registersOn(date).catch(() => []),
             app.roster ? Promise.resolve(app.roster) : client.roster().catch(() => null),
           ]);
           if (disposed) return;
           app.roster = roster;
-          render(
-            next,
-            summaries.find((s) => s.classId === classId && s.period === period),
-          );
+          render(next);
         } catch (error) {
           if (disposed) return;
           replaceChildren(

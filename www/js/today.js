@@ -4,7 +4,7 @@
 import { h, replaceChildren } from './dom.js';
 import { addDays, hhmm, isoToday, longDay, plural } from './format.js';
 
-/** The words for a register's state (the engine decides the state; this only names it). */
+/** The words for a register's state, from a summary or a register view (the engine decides the state; this only names it). */
 export function phaseText(summary) {
   switch (summary.state) {
     case 'not_taken':

@@ -4,13 +4,13 @@
 #![allow(dead_code)]
 
 use chrono::{NaiveDate, NaiveTime};
-use rollcall_client::store::{LocalStore, OpRecord};
+use rollcall_client::store::{LocalStore, QueuedOp};
 use rollcall_shared::protocol::{
     ClassInfo, EnrolmentInfo, OpResult, Outcome, PeriodInfo, PushResponse, Role, Roster, SchoolInfo, StudentInfo,
     UserInfo,
 };
 use rollcall_shared::{
-    ClassId, ErrorCode, FieldChange, Hlc, MarkValue, NodeId, RegisterKey, SchoolId, Status, StudentId, UserId,
+    ClassId, ErrorCode, FieldChange, Hlc, MarkValue, NodeId, Op, RegisterKey, SchoolId, Status, StudentId, UserId,
 };
 use uuid::Uuid;
 
@@ -161,8 +161,13 @@ pub fn server_clock(wall_ms: u64) -> rollcall_client::store::ServerClock {
     }
 }
 
+/// The op a queued op's JSON carries, read as the server reads it.
+pub fn op_of(queued: &QueuedOp) -> Op {
+    serde_json::from_str(&queued.json).expect("a queued op's JSON is an op")
+}
+
 /// The server's answer giving every op of `batch` the outcome `outcome(i)`.
-pub fn answer(batch: &[OpRecord], outcome: impl Fn(usize) -> Outcome, server_wall_ms: u64) -> PushResponse {
+pub fn answer(batch: &[QueuedOp], outcome: impl Fn(usize) -> Outcome, server_wall_ms: u64) -> PushResponse {
     PushResponse {
         results: batch
             .iter()
@@ -170,7 +175,7 @@ pub fn answer(batch: &[OpRecord], outcome: impl Fn(usize) -> Outcome, server_wal
             .map(|(i, record)| {
                 let outcome = outcome(i);
                 OpResult {
-                    op_id: record.op_id,
+                    op_id: op_of(record).op_id,
                     outcome,
                     code: (outcome == Outcome::Rejected).then_some(ErrorCode::RegisterLocked),
                     message: (outcome == Outcome::Rejected).then(|| "register locked by the office".to_owned()),

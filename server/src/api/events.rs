@@ -1,5 +1,5 @@
-//! `GET /api/v1/events`: server-sent events, one notice per committed batch of changes that the
-//! caller may see, so open screens pull at once instead of polling. A notice carries no marks;
+//! `GET /api/v1/events`: server-sent events, one notice per committed push with changes that the
+//! caller may see (and which device pushed them), so open screens pull at once instead of polling. A notice carries no marks;
 //! the client pulls them with its cursor, which is what keeps it gap-free.
 //!
 //! The server lets go of a stream as soon as its client closes the connection (see
@@ -44,8 +44,8 @@ pub struct EventsQuery {
     params(EventsQuery),
     responses(
         (status = 200, description = "A stream of server-sent events that lasts until the client or the server closes it: \
-            `ready` with data `{}` once, then `changes` with data `{\"class_ids\": [...]}` after each committed batch \
-            the caller may see (`{}` when some were missed: pull anyway), and a `: keepalive` comment after 20 s of quiet. \
+            `ready` with data `{}` once, then `changes` with data `{\"class_ids\": [...], \"device_id\": \"...\"}` after each \
+            committed push the caller may see, naming the device that pushed (`{}` when some were missed: pull anyway), and a `: keepalive` comment after 20 s of quiet. \
             It carries no marks: pull them with your cursor.", content_type = "text/event-stream", body = String),
         (status = 401, description = "No or bad token (UNAUTHORIZED)", body = rollcall_shared::protocol::ErrorBody),
     ),

@@ -7,10 +7,10 @@
 //! keys the document does not list; `server/tests/openapi.rs` does the same with real answers.
 
 use crate::api::{auth, events, health, locks, sync};
-use crate::sync::notices::ChangeNotice;
 use rollcall_shared::protocol::{
-    ClassInfo, EnrolmentInfo, ErrorBody, ErrorInfo, LoginRequest, LoginResponse, OpResult, PROTOCOL_HEADER,
-    PROTOCOL_VERSION, PeriodInfo, PullResponse, PushRequest, PushResponse, Roster, SchoolInfo, StudentInfo, UserInfo,
+    ChangeNotice, ClassInfo, EnrolmentInfo, ErrorBody, ErrorInfo, LoginRequest, LoginResponse, OpResult,
+    PROTOCOL_HEADER, PROTOCOL_VERSION, PeriodInfo, PullResponse, PushRequest, PushResponse, Roster, SchoolInfo,
+    StudentInfo, UserInfo,
 };
 use rollcall_shared::{RawChange, RawOp};
 use serde_json::json;
@@ -220,10 +220,10 @@ impl Modify for EventStream {
             .schema_type(Type::String)
             .content_media_type("application/json")
             .description(Some(
-                "A ChangesEvent as JSON: `{\"class_ids\": [...]}`, or `{}` when the server missed which",
+                "A ChangesEvent as JSON: `{\"class_ids\": [...], \"device_id\": \"...\"}`, or `{}` when the server missed which",
             ))
             .examples([
-                json!("{\"class_ids\":[\"0b7e2d1c-4f3a-4c55-9d7e-2a1b3c4d5e6f\"]}"),
+                json!("{\"class_ids\":[\"0b7e2d1c-4f3a-4c55-9d7e-2a1b3c4d5e6f\"],\"device_id\":\"9f2c4a1b7d3e5f60\"}"),
                 json!("{}"),
             ])
             // utoipa has no builder for `contentSchema` (JSON Schema 2020-12, an annotation).

@@ -1,32 +1,27 @@
-//! Change notices: after each commit the push writer publishes which classes changed, and every
-//! open event stream (`api::events`) hears the ones its reader may see. A notice carries no
-//! marks; the client pulls them with its cursor.
+//! Change notices: after each commit the push writer publishes which classes each push changed,
+//! and from which device, and every open event stream (`api::events`) hears the ones its reader
+//! may see. A notice carries no marks; the client pulls them with its cursor.
 //!
 //! Notices come from this server's own writer. With several servers on one PostgreSQL database a
 //! screen hears only the pushes that reached its server; its periodic pull covers the rest.
 
+use rollcall_shared::protocol::ChangeNotice;
 use rollcall_shared::{ClassId, SchoolId};
-use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
 
-/// Some changes were committed in these classes: the data of a `changes` event, telling the
-/// stream's reader to pull.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[schema(as = ChangesEvent)]
-pub struct ChangeNotice {
-    #[serde(skip)]
+/// One committed push's notice, and the school it concerns (which is not sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchoolNotice {
     pub school_id: SchoolId,
-    /// Absent when the server cannot say which (it missed some): pull anyway.
-    #[schema(required = false)]
-    pub class_ids: Vec<ClassId>,
+    pub notice: ChangeNotice,
 }
 
 /// Fans notices out to every open event stream.
 #[derive(Debug, Clone)]
 pub struct EventHub {
-    notices: broadcast::Sender<Arc<ChangeNotice>>,
+    notices: broadcast::Sender<Arc<SchoolNotice>>,
     closing: Arc<watch::Sender<bool>>,
     /// How many streams are open now. Each holds a socket and a task until its client has gone.
     open: Arc<watch::Sender<usize>>,
@@ -44,7 +39,7 @@ impl Default for EventHub {
 
 impl EventHub {
     /// Tells every listener of the caller's school; nobody listening is fine.
-    pub fn publish(&self, notice: ChangeNotice) {
+    pub fn publish(&self, notice: SchoolNotice) {
         let _ = self.notices.send(Arc::new(notice));
     }
 
@@ -60,7 +55,7 @@ impl EventHub {
     }
 
     /// The notices published from now on, for one stream.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeNotice>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<SchoolNotice>> {
         self.notices.subscribe()
     }
 
@@ -100,10 +95,11 @@ pub struct Audience {
 impl Audience {
     /// The classes of `notice` this stream may hear of; `None` when there are none. A push may
     /// touch classes of several teachers (an admin's correction): each hears only of theirs.
-    pub fn visible(&self, notice: &ChangeNotice) -> Option<ChangeNotice> {
-        if notice.school_id != self.school_id {
+    pub fn visible(&self, published: &SchoolNotice) -> Option<ChangeNotice> {
+        if published.school_id != self.school_id {
             return None;
         }
+        let notice = &published.notice;
         let class_ids: Vec<ClassId> = match &self.classes {
             None => notice.class_ids.clone(),
             Some(classes) => notice
@@ -114,8 +110,8 @@ impl Audience {
                 .collect(),
         };
         (!class_ids.is_empty()).then_some(ChangeNotice {
-            school_id: notice.school_id,
             class_ids,
+            device_id: notice.device_id,
         })
     }
 }

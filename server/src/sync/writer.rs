@@ -17,10 +17,10 @@ use crate::integrity::UnreadableRows;
 use crate::security::AuthUser;
 use crate::sync::authz::AuthzSnapshot;
 use crate::sync::clock::{ServerClock, wall_ms};
-use crate::sync::notices::{ChangeNotice, EventHub};
+use crate::sync::notices::{EventHub, SchoolNotice};
 use chrono::{DateTime, Utc};
 use rollcall_shared::column::Stored;
-use rollcall_shared::protocol::{OpResult, Outcome, PushResponse};
+use rollcall_shared::protocol::{ChangeNotice, OpResult, Outcome, PushResponse};
 use rollcall_shared::{
     ClassId, ErrorCode, MergeOutcome, NodeId, Op, RawOp, RegisterKey, SchoolId, SkewCheck, StudentId,
 };
@@ -68,7 +68,7 @@ enum Queued {
 /// What one applied push tells the rest of the server.
 struct JobOutcome {
     response: PushResponse,
-    notice: Option<ChangeNotice>,
+    notice: Option<SchoolNotice>,
 }
 
 /// The handle handlers use to queue pushes.
@@ -415,9 +415,12 @@ fn apply_pushes(
             results.push(entry.result(op));
             log.push(entry.into_row());
         }
-        let notice = (!touched_classes.is_empty()).then(|| ChangeNotice {
+        let notice = (!touched_classes.is_empty()).then(|| SchoolNotice {
             school_id: job.user.school_id,
-            class_ids: touched_classes.into_iter().collect(),
+            notice: ChangeNotice {
+                class_ids: touched_classes.into_iter().collect(),
+                device_id: job.device_id,
+            },
         });
         outcomes.push(Ok(JobOutcome {
             response: PushResponse {
