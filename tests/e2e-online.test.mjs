@@ -19,6 +19,7 @@ import {
   tapStatus,
   waitAllSynced,
 } from './e2e-app.mjs';
+import { MAX_NOTE_CHARS } from '../www/js/rules.js';
 
 const env = useServerAndBrowser();
 
@@ -175,6 +176,35 @@ test('unmarked students stand out, and submitting with some unmarked asks first'
   await page.waitForSelector(`main[data-screen="today"][data-ready] a.register-card[href*="/${isoDate(-8)}/"]`);
   await page.getByRole('button', { name: 'Today' }).click();
   await page.waitForSelector(`main[data-screen="today"][data-ready] a.register-card[href*="/${isoDate(0)}/"]`);
+  assertNoPageErrors(tablet);
+  await tablet.context.close();
+});
+
+test('a note counts characters as the server does: 500 emoji are saved and synced, 501 are held back with a word why', async () => {
+  const tablet = await newTablet(env.browser, env.server);
+  const { page } = tablet;
+  await signInThroughForm(page, 'teacher2');
+  const api = await Api.login(env.server.url, 'teacher2', DEMO_PASSWORD);
+  const register = await openRegister(page, 0);
+  const [student] = await rows(page);
+  // Each emoji is one character to the server but two UTF-16 units to a textarea's `maxlength`.
+  const longest = '🙂'.repeat(MAX_NOTE_CHARS);
+  await studentRow(page, student.name).getByRole('button', { name: 'Add note' }).click();
+  const input = page.getByLabel(`Note for ${student.name}`);
+  const count = studentRow(page, student.name).locator('.note-count');
+
+  await input.fill(`${longest}🙂`);
+  await input.press('Tab');
+  assert.equal(await input.inputValue(), `${longest}🙂`, 'the textarea keeps what was typed');
+  assert.match(await count.innerText(), new RegExp(`${MAX_NOTE_CHARS + 1} of ${MAX_NOTE_CHARS} characters: shorten`));
+  assert.equal((await rows(page))[0].sync, 'none', 'a note over the limit is not queued');
+
+  await input.fill(longest);
+  assert.equal(await count.innerText(), `${MAX_NOTE_CHARS} of ${MAX_NOTE_CHARS} characters`);
+  await input.press('Tab');
+  await waitAllSynced(page);
+  await waitFor('the note to show synced', async () => (await rows(page))[0].sync === 'synced');
+  assert.equal((await serverRegister(api, register)).get(`${student.id}|note`), longest);
   assertNoPageErrors(tablet);
   await tablet.context.close();
 });

@@ -20,6 +20,7 @@ const SHELL = [
   '/js/dialog.js',
   '/js/notices.js',
   '/js/register.js',
+  '/js/rules.js',
   '/js/signin.js',
   '/js/syncbar.js',
   '/js/today.js',

@@ -34,12 +34,17 @@ pub const ROSTER_MAX_AGE_MS: f64 = 15.0 * 60.0 * 1000.0;
 /// the whole object through serde's generic `Content`, which costs the wasm module kilobytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS), ts(rename = "RollcallOptions"))]
 pub struct Options {
-    /// [`Timings::debounce_ms`].
+    /// Wait after a mark before pushing, ms ([`Timings::debounce_ms`]).
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub debounce_ms: u64,
-    /// [`Timings::lock_wait_ms`].
+    /// How soon to check again while another tab syncs, ms ([`Timings::lock_wait_ms`]).
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub lock_wait_ms: u64,
-    /// [`Timings::idle_interval_ms`].
+    /// Poll interval with nothing to push, ms ([`Timings::idle_interval_ms`]). The server's change
+    /// notices start a sync sooner whenever the event stream is open.
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub idle_interval_ms: u64,
     /// Sync on the triggers by itself. Off only for tests and benchmarks that drive `syncNow`.
     pub auto_sync: bool,
@@ -77,6 +82,7 @@ impl Default for Options {
 /// The last failure, for the status bar.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct LastError {
     pub code: String,
     pub message: String,
@@ -87,6 +93,7 @@ pub struct LastError {
 /// The observable status (`status()` and every change event).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS), ts(rename = "SyncStatus"))]
 pub struct Status {
     /// The browser has a network and the last attempt reached the server.
     pub online: bool,
@@ -105,10 +112,12 @@ pub struct Status {
     /// Consecutive failed attempts.
     pub failures: u32,
     /// The current backoff ceiling, ms (0 when not backing off).
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub backoff_ceiling_ms: u64,
     /// The session is over: sign in again to send the queue (it is kept).
     pub sign_in_required: bool,
     /// How far this device's clock runs ahead of the server's, as the server last reported.
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub clock_offset_ms: i64,
     pub user: UserInfo,
 }
@@ -116,6 +125,7 @@ pub struct Status {
 /// What one sync attempt did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct SyncReport {
     pub ok: bool,
     /// Another tab holds the sync lock: it syncs this user's queue.
@@ -148,12 +158,15 @@ struct EngineState {
 
 /// A change event for subscribers: `{kind, status, registers?}`.
 #[derive(Debug, Serialize)]
-struct Event<'a> {
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS), ts(rename = "ChangeEvent"))]
+pub(crate) struct Event<'a> {
     /// `"status"`: the status changed. `"data"`: register contents changed (`registers` says
     /// which, as `class|date|period` keys); re-read what is on screen.
+    #[cfg_attr(feature = "typescript", ts(type = "\"status\" | \"data\""))]
     kind: &'a str,
     status: &'a Status,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     registers: Option<&'a [String]>,
 }
 

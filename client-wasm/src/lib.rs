@@ -18,6 +18,8 @@ pub mod platform;
 pub mod schedule;
 pub mod sorted;
 pub mod store;
+#[cfg(feature = "typescript")]
+pub mod typescript;
 pub mod view;
 
 use crate::api::Api;
@@ -45,126 +47,21 @@ pub use crate::error::ClientError as Error;
 #[global_allocator]
 static GLOBAL_ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
+/// The records this module hands to JS, declared for the generated `.d.ts`. The file is written
+/// from the Rust types by `tests/generated.rs`; wasm-bindgen moves it into the `.d.ts` and keeps
+/// none of it in the module.
 #[wasm_bindgen(typescript_custom_section)]
-const TYPES: &'static str = r#"
-/** Tuning for tests and benchmarks; every field is optional. */
-export interface RollcallOptions {
-  /** Wait after a mark before pushing (ms, default 800). */
-  debounceMs?: number;
-  /** How soon to check again while another tab syncs (ms, default 5000). */
-  lockWaitMs?: number;
-  /** Poll interval with nothing to push, to pull others' changes (ms, default 120000). The server's change
-   *  notices (GET /api/v1/events) start a sync sooner whenever its stream is open. */
-  idleIntervalMs?: number;
-  /** Sync on the triggers by itself (default true). */
-  autoSync?: boolean;
-  /** Ops per push, 1..500 (default 500). */
-  pushBatch?: number;
-  /** How long one request may take before it counts as offline (ms, default 30000). */
-  requestTimeoutMs?: number;
-}
-export type Role = "admin" | "teacher";
-export interface UserInfo { id: string; username: string; display_name: string; role: Role; school_id: string; }
-export type MarkStatus = "present" | "late" | "absent" | "excused";
-/** The server's roster, as cached on the tablet (snake_case, as on the wire). */
-export interface Roster {
-  school: { id: string; name: string };
-  periods: { period: number; label: string; starts: string; ends: string }[];
-  classes: { id: string; name: string; teacher_ids: string[] }[];
-  students: { id: string; external_id: string; given_name: string; family_name: string }[];
-  enrolments: { class_id: string; student_id: string; from: string; until: string | null }[];
-}
-/** Where a mark stands between this tablet and the server. */
-export type SyncState = "none" | "pending" | "synced" | "superseded" | "rejected";
-export interface Tally { present: number; late: number; absent: number; excused: number; unmarked: number; }
-export interface Rejection {
-  opId: string; field: "status" | "minutes_late" | "note" | "submitted"; value: unknown;
-  /** Stable server code, e.g. "REGISTER_LOCKED". */
-  code: string | null; detail: string | null;
-  /** Says why, for the teacher. */
-  message: string;
-}
-export interface StudentRow {
-  studentId: string; externalId: string; givenName: string; familyName: string;
-  /** False for a student with a mark who is no longer enrolled on that date. */
-  enrolled: boolean;
-  status: MarkStatus | null; minutesLate: number | null; note: string | null;
-  sync: SyncState; rejection: Rejection | null;
-}
-export interface RegisterView {
-  /** "classId|date|period", as change events name registers. */
-  key: string;
-  classId: string; className: string; date: string; period: number; periodLabel: string;
-  submitted: boolean; submissionSync: SyncState;
-  students: StudentRow[]; counts: Tally;
-  /** Ops of this register waiting to be pushed. */
-  pending: number;
-  /** Ops of this register on the rejected list. */
-  rejected: number;
-  /** The office locked it and refused this tablet's latest marks. */
-  locked: boolean;
-  /** Where it stands, as in the day's overview. */
-  state: RegisterPhase;
-}
-export type RegisterPhase = "not_taken" | "in_progress" | "waiting" | "synced" | "locked";
-export interface RegisterSummary {
-  key: string; classId: string; className: string; date: string; period: number; periodLabel: string;
-  starts: string; ends: string; enrolled: number; counts: Tally; submitted: boolean;
-  pending: number; rejected: number; state: RegisterPhase;
-}
-export interface LastError { code: string; message: string; at: number; }
-export interface Status {
-  /** The browser has a network and the last attempt reached the server. */
-  online: boolean;
-  syncing: boolean;
-  /** Ops waiting to be pushed. */
-  pending: number;
-  /** Ops on the rejected list. */
-  rejected: number;
-  /** Last fully successful sync (ms since epoch, device clock). */
-  lastSyncAt: number | null;
-  lastError: LastError | null;
-  /** Next attempt while backing off after failures (ms since epoch). */
-  nextRetryAt: number | null;
-  /** Next attempt of any kind (ms since epoch). */
-  nextSyncAt: number | null;
-  /** Consecutive failed attempts. */
-  failures: number;
-  /** Current backoff ceiling in ms (0 when not backing off). */
-  backoffCeilingMs: number;
-  /** The session ended: call signInAgain(password). The queue is kept. */
-  signInRequired: boolean;
-  /** How far this device's clock runs ahead of the server's (ms), as last reported. */
-  clockOffsetMs: number;
-  user: UserInfo;
-}
-export interface SyncReport {
-  ok: boolean;
-  /** Another tab holds the sync lock and syncs this user's queue. */
-  skipped: boolean;
-  pushed: number; rejected: number; pulled: number;
-  error: LastError | null;
-}
-/** "status": the status changed. "data": register contents changed; re-read `registers` (keys). */
-export interface ChangeEvent { kind: "status" | "data"; status: Status; registers?: string[]; }
-/** One op of this tablet, as the queue or the rejected list holds it. */
-export interface OpInfo {
-  opId: string; classId: string; date: string; period: number; studentId: string | null;
-  field: "status" | "minutes_late" | "note" | "submitted"; value: unknown; hlc: string;
-  state: "pending" | "synced" | "superseded" | "rejected";
-  code: string | null; detail: string | null; message: string | null;
-  /** Device time of the server's answer (ms), if answered. */
-  answeredAt: number | null;
-}
-"#;
+const TYPES: &'static str = include_str!("../rollcall-types.d.ts");
 
 /// An op as the JS side sees it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct OpInfo {
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub(crate) struct OpInfo {
     op_id: OpId,
     class_id: ClassId,
     #[serde(with = "rollcall_shared::wire_time::date")]
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     date: chrono::NaiveDate,
     period: u8,
     student_id: Option<StudentId>,
@@ -318,7 +215,7 @@ impl Rollcall {
         #[wasm_bindgen(js_name = baseUrl, unchecked_param_type = "string")] base_url: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] username: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] password: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "RollcallOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "Partial<RollcallOptions>")] options: Option<JsValue>,
     ) -> Promise {
         js_promise(Box::pin(async move {
             let (base_url, username) = (text(&base_url, "baseUrl")?, text(&username, "username")?);
@@ -334,7 +231,7 @@ impl Rollcall {
     #[wasm_bindgen(unchecked_return_type = "Promise<Rollcall | null>")]
     pub fn resume(
         #[wasm_bindgen(js_name = baseUrl, unchecked_param_type = "string")] base_url: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "RollcallOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "Partial<RollcallOptions>")] options: Option<JsValue>,
     ) -> Promise {
         js_promise(Box::pin(async move {
             let base_url = text(&base_url, "baseUrl")?;
@@ -427,7 +324,7 @@ impl Rollcall {
         #[wasm_bindgen(unchecked_param_type = "string")] date: JsValue,
         period: f64,
         #[wasm_bindgen(js_name = studentId, unchecked_param_type = "string")] student: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "MarkStatus")] status: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Status")] status: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
@@ -496,7 +393,7 @@ impl Rollcall {
         #[wasm_bindgen(js_name = classId, unchecked_param_type = "string")] class_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] date: JsValue,
         period: f64,
-        #[wasm_bindgen(unchecked_param_type = "MarkStatus")] status: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Status")] status: JsValue,
         #[wasm_bindgen(js_name = onlyUnmarked)] only_unmarked: Option<bool>,
     ) -> Promise {
         let engine = self.engine.clone();
@@ -535,7 +432,7 @@ impl Rollcall {
     }
 
     /// The sync status, now.
-    #[wasm_bindgen(unchecked_return_type = "Status")]
+    #[wasm_bindgen(unchecked_return_type = "SyncStatus")]
     pub fn status(&self) -> JsValue {
         to_js(&self.engine.status()).unwrap_or(JsValue::NULL)
     }

@@ -118,6 +118,7 @@ pub struct QueuedOp {
 /// Where an op stands, from this device's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub enum OpState {
     /// In the queue, not yet acknowledged by the server.
     Pending,

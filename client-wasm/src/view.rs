@@ -19,6 +19,7 @@ use serde::Serialize;
 /// Where a student's mark (or a register's submission) stands between this tablet and the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub enum SyncState {
     /// Nothing written yet.
     None,
@@ -35,6 +36,7 @@ pub enum SyncState {
 /// Why the server refused an op.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Rejection {
     pub op_id: OpId,
     pub field: Field,
@@ -71,6 +73,7 @@ fn reason_for(code: Option<ErrorCode>) -> String {
 /// One row of the register.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct StudentRow {
     pub student_id: StudentId,
     pub external_id: String,
@@ -88,12 +91,15 @@ pub struct StudentRow {
 /// Which register, in words: what both the register view and the day's overview open with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct RegisterHeader {
-    /// `class|date|period`, as change events name registers.
+    /// The register's name in change events: `classId|YYYY-MM-DD|period`, the period as two digits
+    /// (`…|2026-11-20|03`). Compare keys whole; they are not meant to be taken apart.
     pub key: String,
     pub class_id: ClassId,
     pub class_name: String,
     #[serde(with = "rollcall_shared::wire_time::date")]
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     pub date: NaiveDate,
     pub period: u8,
     pub period_label: String,
@@ -102,6 +108,7 @@ pub struct RegisterHeader {
 /// A register as the teacher sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct RegisterView {
     #[serde(flatten)]
     pub register: RegisterHeader,
@@ -122,6 +129,7 @@ pub struct RegisterView {
 /// A register's state in words a teacher understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub enum RegisterPhase {
     NotTaken,
     InProgress,
@@ -136,12 +144,15 @@ pub enum RegisterPhase {
 /// One register of a day's overview.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct RegisterSummary {
     #[serde(flatten)]
     pub register: RegisterHeader,
     #[serde(with = "rollcall_shared::wire_time::time_of_day")]
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     pub starts: NaiveTime,
     #[serde(with = "rollcall_shared::wire_time::time_of_day")]
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     pub ends: NaiveTime,
     pub enrolled: u32,
     pub counts: Tally,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Counts of effective statuses over any set of registers (a student's term, a class's day…).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Tally {
     pub present: u32,
     pub late: u32,

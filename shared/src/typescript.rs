@@ -6,6 +6,7 @@
 
 use crate::hlc::{Hlc, NodeId};
 use crate::ids::{ClassId, OpId, SchoolId, StudentId, UserId};
+use crate::op::WireValue;
 
 /// Declares types whose JSON form is a plain string.
 macro_rules! strings_in_typescript {
@@ -33,6 +34,27 @@ macro_rules! strings_in_typescript {
 }
 
 strings_in_typescript!(SchoolId, UserId, StudentId, ClassId, OpId, Hlc, NodeId);
+
+/// An op's value: any JSON scalar (see `WireValue`).
+impl ts_rs::TS for WireValue {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+    fn name() -> String {
+        "string | number | boolean | null".to_owned()
+    }
+    fn inline() -> String {
+        Self::name()
+    }
+    fn inline_flattened() -> String {
+        panic!("a value cannot be flattened")
+    }
+    fn decl() -> String {
+        panic!("a value has no declaration of its own")
+    }
+    fn decl_concrete() -> String {
+        Self::decl()
+    }
+}
 
 /// The TypeScript union of an enum's wire names: `"admin" | "teacher"`.
 pub fn names_union(names: impl IntoIterator<Item = &'static str>) -> String {

@@ -1,19 +1,17 @@
 // Words and numbers as a teacher reads them: statuses, names, dates and "2 min ago".
 
-/** The statuses in the order a tap cycles through them. */
-export const STATUSES = ['present', 'late', 'absent', 'excused'];
+import { STATUS_CYCLE } from './rules.js';
 
-export const STATUS_LABEL = {
-  present: 'Present',
-  late: 'Late',
-  absent: 'Absent',
-  excused: 'Excused',
-};
+// The statuses, their cycle and their words come from the Rust definitions (rules.js is generated).
+export { STATUS_LABEL } from './rules.js';
 
-/** The status one tap on a student's name gives: unmarked starts at present, excused wraps round. */
+/** Every status, in the order a tap cycles through them. */
+export const STATUSES = STATUS_CYCLE;
+
+/** The status one tap on a student's name gives: unmarked starts at the first, the last wraps round. */
 export function nextStatus(current) {
-  const index = STATUSES.indexOf(current);
-  return STATUSES[(index + 1) % STATUSES.length];
+  const index = STATUS_CYCLE.indexOf(current);
+  return STATUS_CYCLE[(index + 1) % STATUS_CYCLE.length];
 }
 
 /** "3 marks", "1 mark". */

@@ -18,10 +18,11 @@ import {
   shortDay,
   valueText,
 } from './format.js';
+import { MAX_MINUTES_LATE, MAX_NOTE_CHARS } from './rules.js';
 import { phaseText } from './today.js';
 
-const MAX_MINUTES_LATE = 600;
-const MAX_NOTE = 500;
+/** A note's length as the server counts it: characters (code points), so an emoji is one. */
+const noteLength = (text) => [...text].length;
 
 /** What each per-student sync state means to a teacher. */
 const SYNC_TEXT = {
@@ -65,7 +66,7 @@ export function mountRegister(app, main, { classId, date, period }) {
   const cycleHint = h('span', {
     id: 'cycle-hint',
     class: 'visually-hidden',
-    text: 'Changes to the next status: present, late, absent, excused.',
+    text: `Changes to the next status: ${STATUSES.map((status) => STATUS_LABEL[status].toLowerCase()).join(', ')}.`,
   });
 
   const countItems = Object.fromEntries(
@@ -184,18 +185,21 @@ export function mountRegister(app, main, { classId, date, period }) {
       minutesError,
     );
     const noteId = `note-${id}`;
+    // No `maxlength`: it counts UTF-16 units, which would stop a note of emoji at half the limit.
+    const noteCount = h('span', { class: 'muted note-count', id: `${noteId}-count`, 'aria-live': 'polite' });
     const noteInput = h('textarea', {
       id: noteId,
       rows: 2,
-      maxlength: MAX_NOTE,
       class: 'note-input',
-      on: { change: () => saveNote(id) },
+      'aria-describedby': `${noteId}-count`,
+      on: { change: () => saveNote(id), input: () => countNote(row) },
     });
     const noteEditor = h(
       'div',
       { class: 'note-editor', hidden: true },
       h('label', { for: noteId, text: `Note for ${fullName(student)}` }),
       noteInput,
+      noteCount,
     );
     const noteButton = h('button', {
       type: 'button',
@@ -233,6 +237,7 @@ export function mountRegister(app, main, { classId, date, period }) {
       noteButton,
       noteEditor,
       noteInput,
+      noteCount,
       notePreview,
       syncTag,
       student,
@@ -268,7 +273,10 @@ export function mountRegister(app, main, { classId, date, period }) {
     const note = student.note ?? '';
     row.notePreview.hidden = note === '' || !row.noteEditor.hidden;
     setText(row.notePreview, note ? `Note: ${note}` : '');
-    if (document.activeElement !== row.noteInput) row.noteInput.value = note;
+    if (document.activeElement !== row.noteInput) {
+      row.noteInput.value = note;
+      countNote(row);
+    }
     // Short visible text for narrow rows; the name says what a tap does (and contains the visible word).
     setText(row.noteButton, row.noteEditor.hidden ? 'Note' : 'Close');
     row.noteButton.setAttribute('aria-label', row.noteEditor.hidden ? (note ? 'Edit note' : 'Add note') : 'Close note');
@@ -426,8 +434,18 @@ export function mountRegister(app, main, { classId, date, period }) {
     }
   }
 
+  /** Shows how much of the note's limit is used, and says so when it is over. */
+  function countNote(row) {
+    const used = noteLength(row.noteInput.value);
+    const over = used > MAX_NOTE_CHARS;
+    setText(row.noteCount, over ? `${used} of ${MAX_NOTE_CHARS} characters: shorten the note to save it` : `${used} of ${MAX_NOTE_CHARS} characters`);
+    row.noteCount.classList.toggle('field-error', over);
+    return !over;
+  }
+
   async function saveNote(studentId) {
     const row = rows.get(studentId);
+    if (!countNote(row)) return;
     try {
       await client.setNote(...at, studentId, row.noteInput.value);
     } catch (error) {

@@ -42,6 +42,8 @@ export function mountToday(app, main, { date }) {
   let disposed = false;
   let loading = null;
   let again = false;
+  /** The keys of the registers on screen: a change event names registers by key. */
+  let shownKeys = new Set();
   let waitingForRoster = false;
 
   const dayInput = h('input', {
@@ -92,6 +94,7 @@ export function mountToday(app, main, { date }) {
   document.title = `Registers, ${longDay(date)} — Rollcall`;
 
   function render(registers) {
+    shownKeys = new Set(registers.map((summary) => summary.key));
     const focusedKey = document.activeElement?.dataset?.key;
     const periods = new Map();
     for (const summary of registers) {
@@ -174,7 +177,7 @@ export function mountToday(app, main, { date }) {
   load();
   return {
     onData(keys) {
-      if (!keys || keys.length === 0 || keys.some((key) => key.split('|')[1] === date)) load();
+      if (!keys || keys.length === 0 || keys.some((key) => shownKeys.has(key))) load();
     },
     onStatus(status) {
       // The class list arrives with the first sync after an offline sign-in.
