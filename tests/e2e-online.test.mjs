@@ -12,6 +12,7 @@ import {
   openRegister,
   registerCard,
   rows,
+  saveScreen,
   saveTabletScreens,
   serverRegister,
   signInThroughForm,
@@ -198,6 +199,7 @@ test('a note counts characters as the server does: 500 emoji are saved and synce
   assert.equal(await input.inputValue(), `${longest}🙂`, 'the textarea keeps what was typed');
   assert.match(await count.innerText(), new RegExp(`${MAX_NOTE_CHARS + 1} of ${MAX_NOTE_CHARS} characters: shorten`));
   assert.equal((await rows(page))[0].sync, 'none', 'a note over the limit is not queued');
+  await saveScreen(page, 'register-note-over-limit');
 
   await input.fill(longest);
   assert.equal(await count.innerText(), `${MAX_NOTE_CHARS} of ${MAX_NOTE_CHARS} characters`);
