@@ -431,7 +431,9 @@ pub fn parse_register(class_id: ClassId, date: &str, period: i64) -> Result<Regi
 }
 
 /// Reads a whole number the way JSON Schema counts one: `3` and also `3.0`, which some JSON
-/// writers produce. A fraction (`3.5`) or anything but a number is a malformed push (400).
+/// writers produce. A fraction (`3.5`) or anything but a number is a malformed push (400). A
+/// whole number beyond `i64` is still one: it saturates, and the op's own rule then rejects it
+/// (`PERIOD_OUT_OF_RANGE`) without failing the rest of the push.
 fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     struct WholeVisitor;
 
@@ -447,12 +449,12 @@ fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Er
         }
 
         fn visit_u64<E: de::Error>(self, number: u64) -> Result<i64, E> {
-            i64::try_from(number).map_err(|_| E::custom("a whole number that is far too large"))
+            Ok(i64::try_from(number).unwrap_or(i64::MAX))
         }
 
         fn visit_f64<E: de::Error>(self, number: f64) -> Result<i64, E> {
-            // Exactly representable and within i64: `as` is then exact.
-            if number.fract() == 0.0 && number.abs() < 9.0e15 {
+            // `as` saturates; below 2^53 it is exact.
+            if number.is_finite() && number.fract() == 0.0 {
                 Ok(number as i64)
             } else {
                 Err(E::custom("a whole number, not a fraction"))

@@ -309,6 +309,15 @@ fn a_period_written_as_a_whole_float_is_that_period() {
         ValidationCode::PeriodOutOfRange,
         "PERIOD_OUT_OF_RANGE",
     );
+    // Whole numbers beyond i64, as a float or not, are still whole: the op is rejected, and the
+    // rest of its push stands (a schema-valid push is never refused whole).
+    for huge in [json!(9.3e18), json!(-4.2e22), json!(u64::MAX)] {
+        assert_rejected(
+            &[("period", Some(huge))],
+            ValidationCode::PeriodOutOfRange,
+            "PERIOD_OUT_OF_RANGE",
+        );
+    }
     let mut fraction = valid_op();
     fraction.insert("period".into(), json!(2.5));
     assert!(
