@@ -28,11 +28,9 @@ fn declaration<T: TS + ?Sized>() -> String {
 fn typescript() -> String {
     use rollcall_client::engine::{LastError, Options, Status as ClientStatus, SyncReport};
     use rollcall_client::view::{
-        RegisterPhase, RegisterSummary, RegisterView, Rejection, StudentRow, SyncState, TallyView,
+        Rejection, RegisterPhase, RegisterSummary, RegisterView, StudentRow, SyncState, TallyView,
     };
-    use rollcall_shared::protocol::{
-        ClassInfo, EnrolmentInfo, PeriodInfo, Role, Roster, SchoolInfo, StudentInfo, UserInfo,
-    };
+    use rollcall_shared::protocol::{ClassInfo, EnrolmentInfo, PeriodInfo, Role, Roster, SchoolInfo, StudentInfo, UserInfo};
     use rollcall_shared::{ErrorCode, Field, ValidationCode};
 
     let declarations = [
@@ -71,11 +69,7 @@ fn rules() -> String {
     .collect();
     assert_eq!(cycle.len(), Status::VARIANTS.len(), "the tap cycle passes every status");
     let names = |statuses: &[Status]| {
-        statuses
-            .iter()
-            .map(|status| format!("'{}'", status.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        statuses.iter().map(|status| format!("'{}'", status.as_str())).collect::<Vec<_>>().join(", ")
     };
     let labels: String = Status::VARIANTS
         .iter()
