@@ -208,6 +208,18 @@ async fn run_client(
     result
 }
 
+/// Sends a request of the set-up and reads its JSON answer; the bench cannot go on without it.
+async fn json_answer<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder, what: &str) -> T {
+    request
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{what} answer: {e}"))
+}
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -240,29 +252,20 @@ fn main() {
         let mut sessions = Vec::new();
         for index in 0..clients {
             let username = teachers[index % teachers.len()];
-            let login: LoginResponse = http
-                .post(format!("{url}/api/v1/auth/login"))
-                .json(&LoginRequest {
+            let login: LoginResponse = json_answer(
+                http.post(format!("{url}/api/v1/auth/login")).json(&LoginRequest {
                     username: username.to_owned(),
                     password: "rollcall-demo".to_owned(),
-                })
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .expect("login")
-                .json()
-                .await
-                .expect("login answer");
-            let roster: Roster = http
-                .get(format!("{url}/api/v1/roster"))
-                .bearer_auth(&login.access_token)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .expect("roster")
-                .json()
-                .await
-                .expect("roster answer");
+                }),
+                "login",
+            )
+            .await;
+            let roster: Roster = json_answer(
+                http.get(format!("{url}/api/v1/roster"))
+                    .bearer_auth(&login.access_token),
+                "roster",
+            )
+            .await;
             let registers: Vec<Register> = roster
                 .classes
                 .iter()

@@ -56,34 +56,17 @@ async fn login_returns_a_token_and_an_http_only_strict_refresh_cookie(server: &T
 
 async fn wrong_credentials_are_refused_alike_for_known_and_unknown_users(server: &TestServer) {
     let wrong_password = server
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "teacher1", "password": "nope"})),
-        )
+        .try_login(json!({"username": "teacher1", "password": "nope"}))
         .await;
     let unknown_user = server
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "nobody", "password": "nope"})),
-        )
+        .try_login(json!({"username": "nobody", "password": "nope"}))
         .await;
     assert_eq!(wrong_password.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_password.body, unknown_user.body);
     insta::with_settings!({prepend_module_to_snapshot => false}, {
         insta::assert_json_snapshot!("login_401_invalid_credentials", wrong_password.body);
     });
-    let missing_password = server
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "teacher1"})),
-        )
-        .await;
+    let missing_password = server.try_login(json!({"username": "teacher1"})).await;
     assert_eq!(missing_password.status, StatusCode::BAD_REQUEST);
     insta::with_settings!({prepend_module_to_snapshot => false}, {
         insta::assert_json_snapshot!("login_400_missing_password", missing_password.body);
@@ -91,16 +74,14 @@ async fn wrong_credentials_are_refused_alike_for_known_and_unknown_users(server:
 }
 
 async fn refresh(server: &TestServer, cookie: &str) -> (StatusCode, Option<String>, serde_json::Value) {
-    let response = server
-        .http
-        .post(server.url("/api/v1/auth/refresh"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let next = refresh_cookie(response.headers());
-    (status, next, response.json().await.unwrap_or_default())
+    let reply = common::send(
+        server
+            .http
+            .post(server.url("/api/v1/auth/refresh"))
+            .header("cookie", cookie),
+    )
+    .await;
+    (reply.status, refresh_cookie(&reply.headers), reply.body)
 }
 
 async fn refresh_rotates_and_a_reused_token_ends_the_whole_sign_in(server: &TestServer) {
@@ -147,15 +128,9 @@ async fn refresh_rotates_and_a_reused_token_ends_the_whole_sign_in(server: &Test
 
 async fn logout_revokes_the_sign_in(server: &TestServer) {
     let session = server.login("teacher3").await;
-    let response = server
-        .http
-        .post(server.url("/api/v1/auth/logout"))
-        .header("cookie", &session.refresh_cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let cleared = response.headers()["set-cookie"].to_str().unwrap();
+    let response = server.logout(&session.refresh_cookie).await;
+    assert_eq!(response.status, StatusCode::NO_CONTENT);
+    let cleared = response.headers["set-cookie"].to_str().unwrap();
     assert!(
         cleared.starts_with("rollcall_refresh=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
@@ -286,22 +261,21 @@ async fn bad_tokens_are_refused_with_401(server: &TestServer) {
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
         assert_eq!(reply.body["error"]["code"], "UNAUTHORIZED", "{name}");
     }
-    let basic = server
-        .http
-        .get(server.url("/api/v1/roster"))
-        .header("authorization", "Basic dGVhY2hlcjE6cm9sbGNhbGwtZGVtbw==")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    let basic = common::send(
+        server
+            .http
+            .get(server.url("/api/v1/roster"))
+            .header("authorization", "Basic dGVhY2hlcjE6cm9sbGNhbGwtZGVtbw=="),
+    )
+    .await;
+    assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
 }
 
 async fn a_disabled_account_cannot_push_with_a_token_it_still_holds(server: &TestServer) {
     use diesel::prelude::*;
     use rollcall_server::db::schema::users;
     let session = server.login("teacher1").await;
-    let roster = server.roster(&session.token).await;
-    let classes = common::Classes { roster };
+    let classes = server.classes(&session.token).await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     diesel::update(users::table.filter(users::username.eq("teacher1")))
@@ -313,12 +287,7 @@ async fn a_disabled_account_cannot_push_with_a_token_it_still_holds(server: &Tes
     let reply = server.push(&session.token, device.id, &[op]).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{:?}", reply.body);
     let login = server
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "teacher1", "password": PASSWORD})),
-        )
+        .try_login(json!({"username": "teacher1", "password": PASSWORD}))
         .await;
     assert_eq!(login.status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -331,14 +300,7 @@ async fn a_disabled_account_cannot_push_with_a_token_it_still_holds(server: &Tes
 const ENDED: &str = "this sign-in was ended: sign in again";
 
 async fn logout(server: &TestServer, cookie: &str) {
-    let response = server
-        .http
-        .post(server.url("/api/v1/auth/logout"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(server.logout(cookie).await.status, StatusCode::NO_CONTENT);
 }
 
 /// One mark by `session`'s teacher, for checking whether push takes their token.
@@ -373,9 +335,7 @@ async fn assert_sign_in_ended(server: &TestServer, token: &str, classes: &common
 
 async fn access_tokens_stop_working_when_their_sign_in_is_logged_out(server: &TestServer) {
     let session = server.login("teacher1").await;
-    let classes = common::Classes {
-        roster: server.roster(&session.token).await,
-    };
+    let classes = server.classes(&session.token).await;
     let pushed = push_one_mark(server, &session.token, &classes).await;
     assert_eq!(pushed.status, StatusCode::OK, "{:?}", pushed.body);
     // The same teacher on a second tablet: a sign-in of its own, which logging out the first
@@ -397,9 +357,7 @@ async fn access_tokens_stop_working_when_a_reused_refresh_token_ends_their_sign_
         .sibling_with(|settings| settings.refresh_reuse_grace = Duration::ZERO)
         .await;
     let session = server.login("teacher1").await;
-    let classes = common::Classes {
-        roster: server.roster(&session.token).await,
-    };
+    let classes = server.classes(&session.token).await;
     let (status, _, body) = refresh(server, &session.refresh_cookie).await;
     assert_eq!(status, StatusCode::OK);
     let refreshed = body["access_token"].as_str().unwrap().to_owned();

@@ -32,13 +32,9 @@ struct School {
 
 async fn school(server: &TestServer) -> School {
     let admin = server.login("admin").await.token;
-    let everything = Classes {
-        roster: server.roster(&admin).await,
-    };
+    let everything = server.classes(&admin).await;
     let stranger = server.login("other-teacher").await.token;
-    let stranger_roster = Classes {
-        roster: server.roster(&stranger).await,
-    };
+    let stranger_roster = server.classes(&stranger).await;
     School {
         admin,
         teacher1: server.login("teacher1").await.token,
@@ -259,7 +255,7 @@ async fn only_admins_manage_locks(server: &TestServer) {
     let class = school.everything.class_named("7A English");
     let body = json!({"class_id": class, "from": school_day(1), "until": school_day(2), "reason": "checked"});
     for token in [&school.teacher1, &school.teacher2, &school.stranger] {
-        let create = server.post("/api/v1/admin/locks", token, body.clone()).await;
+        let create = server.create_lock(token, body.clone()).await;
         assert_eq!(create.status, StatusCode::FORBIDDEN);
         assert_eq!(
             server.get("/api/v1/admin/locks", token).await.status,
@@ -271,21 +267,17 @@ async fn only_admins_manage_locks(server: &TestServer) {
         insta::assert_json_snapshot!("locks_403_teacher", forbidden.body);
     });
 
-    let created = server.post("/api/v1/admin/locks", &school.admin, body).await;
+    let created = server.create_lock(&school.admin, body).await;
     assert_eq!(created.status, StatusCode::CREATED);
     let id = created.body["id"].as_str().unwrap().to_owned();
-    let reopen_path = format!("/api/v1/admin/locks/{id}/reopen");
-    let reopen = server
-        .post(&reopen_path, &school.teacher1, json!({"reason": "mine"}))
-        .await;
+    let reopen = server.reopen_lock(&school.teacher1, &id, "mine").await;
     assert_eq!(reopen.status, StatusCode::FORBIDDEN);
 
     // An admin cannot lock another school's class (there is no such class in theirs), nor give
     // no reason, nor an upside-down range.
     let hillside = school.stranger_roster.class(0);
     let foreign = server
-        .post(
-            "/api/v1/admin/locks",
+        .create_lock(
             &school.admin,
             json!({"class_id": hillside, "from": school_day(1), "until": school_day(1), "reason": "x"}),
         )
@@ -296,16 +288,10 @@ async fn only_admins_manage_locks(server: &TestServer) {
         json!({"from": school_day(2), "until": school_day(1), "reason": "x"}),
         json!({"from": "yesterday", "until": school_day(1), "reason": "x"}),
     ] {
-        let reply = server.post("/api/v1/admin/locks", &school.admin, bad.clone()).await;
+        let reply = server.create_lock(&school.admin, bad.clone()).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", reply.body);
     }
-    let unknown = server
-        .post(
-            &format!("/api/v1/admin/locks/{}/reopen", uuid::Uuid::new_v4()),
-            &school.admin,
-            json!({"reason": "x"}),
-        )
-        .await;
+    let unknown = server.reopen_lock(&school.admin, uuid::Uuid::new_v4(), "x").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     let listed = server.get("/api/v1/admin/locks", &school.admin).await;
     assert_eq!(listed.body.as_array().unwrap().len(), 1);

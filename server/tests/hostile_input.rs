@@ -25,20 +25,13 @@ backend_tests!(
     an_event_stream_hears_only_its_classes_and_ends_with_its_sign_in,
 );
 
-/// Teacher1's token and what they see.
-async fn teacher1(server: &TestServer) -> (String, Classes) {
-    let token = server.login("teacher1").await.token;
-    let roster = server.roster(&token).await;
-    (token, Classes { roster })
-}
-
 fn locks_stored(server: &TestServer) -> i64 {
     locks::table.count().get_result(&mut server.db()).unwrap()
 }
 
 async fn dates_no_school_can_mean_are_refused_at_every_entry_point(server: &TestServer) {
     let admin = server.login("admin").await.token;
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     for (from, detail) in [
@@ -53,7 +46,7 @@ async fn dates_no_school_can_mean_are_refused_at_every_entry_point(server: &Test
             json!({"from": from, "until": "2020-01-01", "reason": "x"}),
             json!({"from": "2020-01-01", "until": from, "reason": "x"}),
         ] {
-            let reply = server.post("/api/v1/admin/locks", &admin, body.clone()).await;
+            let reply = server.create_lock(&admin, body.clone()).await;
             assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {:?}", reply.body);
             assert_eq!(reply.body["error"]["code"], "VALIDATION", "{body}");
             assert_eq!(reply.body["error"]["detail"], detail, "{body}");
@@ -103,21 +96,16 @@ fn store_unreadable_lock(server: &TestServer, school_id: &str, created_by: &str)
 
 async fn an_unreadable_lock_row_stops_nobody_and_is_reported(server: &TestServer) {
     let admin = server.login("admin").await;
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     let teacher2 = server.login("teacher2").await.token;
-    let teacher2_classes = Classes {
-        roster: server.roster(&teacher2).await,
-    };
+    let teacher2_classes = server.classes(&teacher2).await;
     let other_school = server.login("other-teacher").await.token;
-    let other_classes = Classes {
-        roster: server.roster(&other_school).await,
-    };
+    let other_classes = server.classes(&other_school).await;
     // A readable lock beside the bad one must still hold.
     let good = server
-        .post(
-            "/api/v1/admin/locks",
+        .create_lock(
             &admin.token,
             json!({"class_id": class, "from": school_day(30), "until": school_day(30), "reason": "census"}),
         )
@@ -180,13 +168,7 @@ async fn an_unreadable_lock_row_stops_nobody_and_is_reported(server: &TestServer
         "{reported:?}"
     );
     // Reopening it cannot be answered with a lock it cannot read: refused, nothing changed.
-    let reopen = server
-        .post(
-            &format!("/api/v1/admin/locks/{bad_id}/reopen"),
-            &admin.token,
-            json!({"reason": "mistake"}),
-        )
-        .await;
+    let reopen = server.reopen_lock(&admin.token, &bad_id, "mistake").await;
     assert_eq!(reopen.status, StatusCode::CONFLICT, "{:?}", reopen.body);
     let reopened_at: Option<i64> = locks::table
         .find(&bad_id)
@@ -213,11 +195,9 @@ async fn an_unreadable_lock_row_stops_nobody_and_is_reported(server: &TestServer
 }
 
 async fn an_op_id_reused_by_another_user_or_for_other_content_is_refused_without_leaking(server: &TestServer) {
-    let (token1, classes1) = teacher1(server).await;
+    let (token1, classes1) = server.login_with_classes("teacher1").await;
     let token2 = server.login("teacher2").await.token;
-    let classes2 = Classes {
-        roster: server.roster(&token2).await,
-    };
+    let classes2 = server.classes(&token2).await;
     let (class1, class2) = (classes1.class(0), classes2.class(0));
     let (student1, student2) = (classes1.students(class1)[0], classes2.students(class2)[0]);
     let day = school_day(6);
@@ -292,7 +272,7 @@ async fn an_op_id_reused_by_another_user_or_for_other_content_is_refused_without
 
 async fn free_text_refuses_control_characters_and_messages_stay_short(server: &TestServer) {
     let admin = server.login("admin").await.token;
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     let mut device = Device::new(0x7e47);
@@ -354,8 +334,7 @@ async fn free_text_refuses_control_characters_and_messages_stay_short(server: &T
         (&*"r".repeat(501), "TEXT_TOO_LONG"),
     ] {
         let reply = server
-            .post(
-                "/api/v1/admin/locks",
+            .create_lock(
                 &admin,
                 json!({"from": school_day(1), "until": school_day(1), "reason": reason}),
             )
@@ -368,10 +347,8 @@ async fn free_text_refuses_control_characters_and_messages_stay_short(server: &T
 
 async fn a_forbidden_op_does_not_name_a_class_the_caller_does_not_teach(server: &TestServer) {
     let admin = server.login("admin").await.token;
-    let everything = Classes {
-        roster: server.roster(&admin).await,
-    };
-    let (token, mine) = teacher1(server).await;
+    let everything = server.classes(&admin).await;
+    let (token, mine) = server.login_with_classes("teacher1").await;
     let theirs = everything
         .roster
         .classes
@@ -465,7 +442,7 @@ async fn a_forged_log_line_in_a_username_stays_one_escaped_line(server: &TestSer
 }
 
 async fn an_unreadable_logged_change_is_skipped_by_pull_and_reported(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     let mut device = Device::new(0x5eed);
@@ -514,13 +491,9 @@ async fn read_events(response: &mut reqwest::Response, until: impl Fn(&str) -> b
 async fn an_event_stream_hears_only_its_classes_and_ends_with_its_sign_in(server: &TestServer) {
     let admin = server.login("admin").await.token;
     let teacher1 = server.login("teacher1").await;
-    let mine = Classes {
-        roster: server.roster(&teacher1.token).await,
-    };
+    let mine = server.classes(&teacher1.token).await;
     let teacher2 = server.login("teacher2").await.token;
-    let theirs = Classes {
-        roster: server.roster(&teacher2).await,
-    };
+    let theirs = server.classes(&teacher2).await;
     let (my_class, their_class) = (mine.class(0), theirs.class(0));
     let mut stream = server
         .http
@@ -555,14 +528,8 @@ async fn an_event_stream_hears_only_its_classes_and_ends_with_its_sign_in(server
     );
 
     // Signing out ends the open stream at its next frame.
-    let logout = server
-        .http
-        .post(server.url("/api/v1/auth/logout"))
-        .header("cookie", &teacher1.refresh_cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let logout = server.logout(&teacher1.refresh_cookie).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
     let op = device.mark(my_class, &school_day(9), 2, mine.students(my_class)[0], "late");
     assert_eq!(server.push(&admin, device.id, &[op]).await.outcomes(), ["applied"]);
     let (after, ended) = read_events(&mut stream, |_| false).await;

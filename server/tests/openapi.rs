@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Classes, Device, Reply, TestServer, school_day};
+use common::{Classes, Device, Reply, TestServer, school_day, send};
 use reqwest::StatusCode;
 use reqwest::header::{ALLOW, CONTENT_TYPE, COOKIE, HeaderMap};
 use serde_json::{Value, json};
@@ -380,20 +380,6 @@ fn close_objects(schema: &mut Value) {
     }
 }
 
-/// Sends a request built by hand (raw bodies, cookies) and reads the answer like `TestServer::call`.
-async fn send(request: reqwest::RequestBuilder) -> Reply {
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    Reply { status, headers, body }
-}
-
 /// Reads an event stream until at least one event is complete; returns the complete events, each
 /// as its fields (`event`, `data`, `retry`), as a client's parser gives them. Comment lines are
 /// not events.
@@ -473,13 +459,7 @@ async fn every_answer_is_one_the_document_describes(server: &TestServer) {
     doc.check("POST", "/api/v1/auth/refresh", &refreshed);
     doc.check("POST", "/api/v1/auth/refresh", &refresh(None).await);
     let cookie = common::refresh_cookie(&refreshed.headers).unwrap();
-    let logout = send(
-        server
-            .http
-            .post(server.url("/api/v1/auth/logout"))
-            .header(COOKIE, &cookie),
-    )
-    .await;
+    let logout = server.logout(&cookie).await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     doc.check("POST", "/api/v1/auth/logout", &logout);
 

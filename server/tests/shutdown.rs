@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Classes, Device, TestServer, school_day};
+use common::{Device, TestServer, school_day};
 use reqwest::StatusCode;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -36,9 +36,7 @@ fn start_a_push_that_never_finishes(server: &TestServer, token: &str) -> TcpStre
 
 async fn a_tablet_stuck_mid_upload_does_not_keep_the_server_from_stopping(server: &TestServer) {
     let session = server.login("teacher1").await;
-    let classes = Classes {
-        roster: server.roster(&session.token).await,
-    };
+    let classes = server.classes(&session.token).await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     let mut device = Device::new(0x5d);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Classes, Device, TestServer, school_day};
+use common::{Device, TestServer, school_day};
 use reqwest::StatusCode;
 use rollcall_shared::OpId;
 use serde_json::{Value, json};
@@ -28,12 +28,6 @@ backend_tests!(
     cursors_are_feed_positions_and_old_ones_still_work,
 );
 
-async fn teacher1(server: &TestServer) -> (String, Classes) {
-    let session = server.login("teacher1").await;
-    let roster = server.roster(&session.token).await;
-    (session.token, Classes { roster })
-}
-
 /// Pull everything as `token` and fold it into field → (value, hlc), the client's view.
 async fn pulled_state(server: &TestServer, token: &str) -> BTreeMap<String, (Value, String)> {
     let (changes, _, _) = server.pull_all(token, None, 1000).await;
@@ -52,7 +46,7 @@ async fn pulled_state(server: &TestServer, token: &str) -> BTreeMap<String, (Val
 }
 
 async fn the_same_batch_three_times_changes_nothing_after_the_first(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let mut device = Device::new(0xa1);
     let date = school_day(3);
@@ -88,7 +82,7 @@ async fn the_same_batch_three_times_changes_nothing_after_the_first(server: &Tes
 }
 
 async fn the_latest_write_wins_across_two_devices_in_any_order(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let students = classes.students(class);
     let date = school_day(4);
@@ -141,11 +135,9 @@ fn outcomes_codes_details(body: &Value) -> Vec<(String, Value, Value)> {
 }
 
 async fn a_bad_op_is_rejected_with_its_code_while_the_rest_applies(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let admin = server.login("admin").await;
-    let everything = Classes {
-        roster: server.roster(&admin.token).await,
-    };
+    let everything = server.classes(&admin.token).await;
     let mine = classes.class(0);
     let students = classes.students(mine);
     let not_mine = everything.class_named("8A Maths");
@@ -203,7 +195,7 @@ async fn a_bad_op_is_rejected_with_its_code_while_the_rest_applies(server: &Test
 }
 
 async fn a_malformed_push_changes_nothing(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     let mut device = Device::new(0xd1);
@@ -267,7 +259,7 @@ async fn a_malformed_push_changes_nothing(server: &TestServer) {
 }
 
 async fn unknown_keys_are_ignored(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     let mut device = Device::new(0xd2);
@@ -285,7 +277,7 @@ async fn unknown_keys_are_ignored(server: &TestServer) {
 }
 
 async fn oversized_pushes_are_refused_whole(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let students = classes.students(class);
     let mut device = Device::new(0xe1);
@@ -322,7 +314,7 @@ async fn oversized_pushes_are_refused_whole(server: &TestServer) {
 }
 
 async fn a_locked_register_rejects_ops_until_reopened(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let admin = server.login("admin").await;
     let class = classes.class(0);
     let other_class = classes.class(1);
@@ -331,8 +323,7 @@ async fn a_locked_register_rejects_ops_until_reopened(server: &TestServer) {
     let (locked_day, open_day) = (school_day(10), school_day(12));
 
     let lock = server
-        .post(
-            "/api/v1/admin/locks",
+        .create_lock(
             &admin.token,
             json!({"class_id": class, "from": school_day(9), "until": locked_day, "reason": "census week"}),
         )
@@ -359,8 +350,7 @@ async fn a_locked_register_rejects_ops_until_reopened(server: &TestServer) {
 
     // A whole-school lock covers every class.
     let school_lock = server
-        .post(
-            "/api/v1/admin/locks",
+        .create_lock(
             &admin.token,
             json!({"from": school_day(20), "until": school_day(20), "reason": "inspection"}),
         )
@@ -375,23 +365,11 @@ async fn a_locked_register_rejects_ops_until_reopened(server: &TestServer) {
         .await;
     assert_eq!(reply.body["results"][0]["code"], "REGISTER_LOCKED");
 
-    let reopened = server
-        .post(
-            &format!("/api/v1/admin/locks/{lock_id}/reopen"),
-            &admin.token,
-            json!({"reason": "a mark was wrong"}),
-        )
-        .await;
+    let reopened = server.reopen_lock(&admin.token, &lock_id, "a mark was wrong").await;
     assert_eq!(reopened.status, StatusCode::OK, "{:?}", reopened.body);
     assert_eq!(reopened.body["active"], false);
     assert_eq!(reopened.body["reopen_reason"], "a mark was wrong");
-    let again = server
-        .post(
-            &format!("/api/v1/admin/locks/{lock_id}/reopen"),
-            &admin.token,
-            json!({"reason": "twice"}),
-        )
-        .await;
+    let again = server.reopen_lock(&admin.token, &lock_id, "twice").await;
     assert_eq!(again.status, StatusCode::CONFLICT);
 
     let retry = device.mark(class, &locked_day, 1, student, "absent");
@@ -404,7 +382,7 @@ async fn a_locked_register_rejects_ops_until_reopened(server: &TestServer) {
 async fn a_clock_running_ahead_is_restamped_flagged_and_told(server: &TestServer) {
     use diesel::prelude::*;
     use rollcall_server::db::schema::op_log;
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     let date = school_day(13);
@@ -446,7 +424,7 @@ async fn a_clock_running_ahead_is_restamped_flagged_and_told(server: &TestServer
 }
 
 async fn pull_pages_through_every_change_without_gaps(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let students = classes.students(class);
     let mut device = Device::new(0x9a);
@@ -512,9 +490,7 @@ async fn concurrent_writers_never_make_a_puller_skip_a_change(server: &TestServe
             n => siblings.get(n - 1).unwrap_or(server),
         };
         let session = target.login(teachers[index % teachers.len()]).await;
-        let mine = Classes {
-            roster: target.roster(&session.token).await,
-        };
+        let mine = target.classes(&session.token).await;
         let url = target.url.clone();
         let http = target.http.clone();
         writers.push(tokio::spawn(async move {
@@ -585,9 +561,7 @@ async fn a_writer_that_commits_late_is_not_skipped_by_a_puller(server: &TestServ
     use rollcall_server::db::marks::{OpLogRow, append_op_log};
     use rollcall_server::db::{DbUrl, write_transaction};
     let admin = server.login("admin").await;
-    let classes = Classes {
-        roster: server.roster(&admin.token).await,
-    };
+    let classes = server.classes(&admin.token).await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
     let (_, start, _) = server.pull_all(&admin.token, None, 100).await;
@@ -681,7 +655,7 @@ async fn post_labelled(
 /// Push reads its body itself, past actix's `Json` extractor; it must still refuse what is not
 /// labelled JSON, as login and locks do, with the same answer, and apply none of it.
 async fn push_takes_only_json_like_every_json_endpoint(server: &TestServer) {
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let admin = server.login("admin").await;
     let class = classes.class(0);
     let student = classes.students(class)[0];
@@ -743,7 +717,7 @@ async fn push_takes_only_json_like_every_json_endpoint(server: &TestServer) {
 }
 
 async fn pull_limits_outside_one_to_a_thousand_are_refused_not_clamped(server: &TestServer) {
-    let (token, _) = teacher1(server).await;
+    let (token, _) = server.login_with_classes("teacher1").await;
     for limit in ["0", "1001", "4294967295", "4294967296", "-1", "many", ""] {
         let reply = server.get(&format!("/api/v1/sync/pull?limit={limit}"), &token).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "limit={limit}: {:?}", reply.body);
@@ -763,7 +737,7 @@ async fn pull_limits_outside_one_to_a_thousand_are_refused_not_clamped(server: &
 
 async fn cursors_are_feed_positions_and_old_ones_still_work(server: &TestServer) {
     use base64::Engine;
-    let (token, classes) = teacher1(server).await;
+    let (token, classes) = server.login_with_classes("teacher1").await;
     let class = classes.class(0);
     let students = classes.students(class);
     let mut device = Device::new(0xc8);

@@ -225,12 +225,7 @@ async fn personal_answers_are_never_kept_by_a_cache() {
         server.call("GET", "/api/v1/nothing", None, None).await,
         server.call("GET", "/api/openapi.json", None, None).await,
         server
-            .call(
-                "POST",
-                "/api/v1/auth/login",
-                None,
-                Some(json!({"username": "teacher1", "password": common::PASSWORD})),
-            )
+            .try_login(json!({"username": "teacher1", "password": common::PASSWORD}))
             .await,
     ];
     for reply in answers {

@@ -47,7 +47,6 @@ pub struct EventsQuery {
             `ready` with data `{}` once, then `changes` with data `{\"class_ids\": [...], \"device_id\": \"...\"}` after each \
             committed push the caller may see, naming the device that pushed (`{}` when some were missed: pull anyway), and a `: keepalive` comment after 20 s of quiet. \
             It carries no marks: pull them with your cursor.", content_type = "text/event-stream", body = String),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -128,8 +128,6 @@ fn written(row: &LockRow) -> Result<LockInfo, AppError> {
         (status = 201, description = "Locked: ops on these registers are now rejected with REGISTER_LOCKED", body = LockInfo),
         (status = 400, description = "Malformed body, a date that is not a school date (VALIDATION), until before from, or an empty reason (BAD_REQUEST)", body = rollcall_shared::protocol::ErrorBody),
         (status = 404, description = "No such class in your school (NOT_FOUND)", body = rollcall_shared::protocol::ErrorBody),
-        (status = 401, description = "No or bad token", body = rollcall_shared::protocol::ErrorBody),
-        (status = 403, description = "Not an admin (FORBIDDEN)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -188,8 +186,6 @@ pub async fn create_lock(
     tag = "admin",
     responses(
         (status = 200, description = "Every lock of the school, reopened ones included, latest dates first", body = Vec<LockInfo>),
-        (status = 401, description = "No or bad token", body = rollcall_shared::protocol::ErrorBody),
-        (status = 403, description = "Not an admin (FORBIDDEN)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -222,8 +218,6 @@ pub async fn list_locks(
     responses(
         (status = 200, description = "Reopened: the registers take ops again", body = LockInfo),
         (status = 400, description = "Malformed body or empty reason (BAD_REQUEST)", body = rollcall_shared::protocol::ErrorBody),
-        (status = 401, description = "No or bad token", body = rollcall_shared::protocol::ErrorBody),
-        (status = 403, description = "Not an admin (FORBIDDEN)", body = rollcall_shared::protocol::ErrorBody),
         (status = 404, description = "No such lock in your school (NOT_FOUND)", body = rollcall_shared::protocol::ErrorBody),
         (status = 409, description = "Already reopened (CONFLICT)", body = rollcall_shared::protocol::ErrorBody),
     ),

@@ -100,9 +100,14 @@ impl Modify for BearerAuth {
 
 /// What holds for every operation, said once here rather than on each handler: every answer
 /// carries `Rollcall-Protocol`; a body can be malformed (400) or over its limit (413); a token can
-/// be missing or bad (401); the database can be unavailable (503).
+/// be missing or bad (401); an office tool (tag `admin`, behind the `AdminUser` extractor) refuses
+/// a teacher (403); the database can be unavailable (503). A handler that says more about one of
+/// these (e.g. push's 413) documents it itself, and that description stays.
 #[derive(Debug)]
 struct Conventions;
+
+/// The tag of the office tools, which only admins may use.
+const ADMIN_TAG: &str = "admin";
 
 impl Modify for Conventions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -136,6 +141,13 @@ impl Modify for Conventions {
                         "401",
                         "No token, or one that is expired or bad (UNAUTHORIZED)",
                     );
+                }
+                if operation
+                    .tags
+                    .as_ref()
+                    .is_some_and(|tags| tags.iter().any(|tag| tag == ADMIN_TAG))
+                {
+                    add_error(operation, "403", "Not an admin (FORBIDDEN)");
                 }
                 if path != "/api/openapi.json" {
                     add_error(

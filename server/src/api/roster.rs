@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
     tag = "roster",
     responses(
         (status = 200, description = "What the caller may see: an admin the whole school, a teacher their classes and those classes' students", body = rollcall_shared::protocol::Roster),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -29,9 +29,7 @@ const DRAIN_LIMIT: usize = 4 * MAX_PUSH_BYTES;
     responses(
         (status = 200, description = "Every op's outcome, in request order. Sent only after the ops are durable.", body = rollcall_shared::protocol::PushResponse),
         (status = 400, description = "Not a well-formed push, or not sent as `application/json` (BAD_REQUEST); nothing was applied", body = rollcall_shared::protocol::ErrorBody),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = rollcall_shared::protocol::ErrorBody),
         (status = 413, description = "Body over 1 MiB (PAYLOAD_TOO_LARGE) or more than 1000 ops (TOO_MANY_OPS); nothing was applied", body = rollcall_shared::protocol::ErrorBody),
-        (status = 503, description = "The database is unavailable (UNAVAILABLE); nothing was applied, retry", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -94,7 +92,6 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
     responses(
         (status = 200, description = "Changes after the cursor that the caller may see, in commit order. No change is ever skipped.", body = rollcall_shared::protocol::PullResponse),
         (status = 400, description = "A cursor this server did not give out, or a limit outside 1 to 1000 (BAD_REQUEST)", body = rollcall_shared::protocol::ErrorBody),
-        (status = 401, description = "No or bad token (UNAUTHORIZED)", body = rollcall_shared::protocol::ErrorBody),
     ),
     security(("bearer" = []))
 )]

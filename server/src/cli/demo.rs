@@ -5,8 +5,9 @@
 //! Names come from a fixed-seed generator, so every demo database holds the same people.
 
 use super::open_db;
-use crate::db::schema::{class_teachers, classes, enrolments, periods, schools, students, users};
-use crate::db::{DbConnection, now_ms, write_transaction};
+use crate::db::schema::{periods, schools};
+use crate::db::users::{self, UserRow};
+use crate::db::{DbConnection, now_ms, roster, write_transaction};
 use crate::error::AppError;
 use crate::security::passwords;
 use crate::settings::Storage;
@@ -15,7 +16,9 @@ use diesel::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use rollcall_shared::protocol::Role;
+use rollcall_shared::protocol::{ClassInfo, EnrolmentInfo, Role, SchoolInfo, StudentInfo};
+use rollcall_shared::{ClassId, SchoolId, StudentId, UserId};
+use uuid::Uuid;
 
 pub const DEMO_SCHOOL_NAME: &str = "Riverside Academy (demo)";
 pub const DEMO_PASSWORD: &str = "rollcall-demo";
@@ -263,18 +266,16 @@ pub fn seed(conn: &mut DbConnection, today: NaiveDate) -> Result<Seeded, AppErro
 fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String>) -> Result<Seeded, AppError> {
     let mut rng = StdRng::seed_from_u64(20_260_901);
     let now = now_ms();
-    let school_id = uuid::Uuid::new_v4().to_string();
-    diesel::insert_into(schools::table)
-        .values((
-            schools::id.eq(&school_id),
-            schools::name.eq(DEMO_SCHOOL_NAME),
-            schools::created_at.eq(now),
-        ))
-        .execute(conn)?;
+    let school_id = SchoolId::from(Uuid::new_v4());
+    let school = SchoolInfo {
+        id: school_id,
+        name: DEMO_SCHOOL_NAME.to_owned(),
+    };
+    roster::insert_school(conn, &school, now)?;
     for (period, label, starts, ends) in PERIODS {
         diesel::insert_into(periods::table)
             .values((
-                periods::school_id.eq(&school_id),
+                periods::school_id.eq(school_id),
                 periods::period.eq(period),
                 periods::label.eq(label),
                 periods::starts.eq(starts),
@@ -283,19 +284,17 @@ fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String
             .execute(conn)?;
     }
     let mut add_user = |conn: &mut DbConnection, username: &str, display_name: &str, role: Role| {
-        let id = uuid::Uuid::new_v4().to_string();
-        diesel::insert_into(users::table)
-            .values((
-                users::id.eq(&id),
-                users::school_id.eq(&school_id),
-                users::username.eq(username),
-                users::display_name.eq(display_name),
-                users::role.eq(role),
-                users::password_hash.eq(hashes.pop().unwrap_or_default()),
-                users::created_at.eq(now),
-            ))
-            .execute(conn)
-            .map(|_| id)
+        let user = UserRow {
+            id: UserId::from(Uuid::new_v4()),
+            school_id,
+            username: username.to_owned(),
+            display_name: display_name.to_owned(),
+            role,
+            password_hash: hashes.pop().unwrap_or_default(),
+            created_at: now,
+            disabled_at: None,
+        };
+        users::insert_user(conn, &user).map(|()| user.id)
     };
     add_user(conn, DEMO_ADMIN, "School Office", Role::Admin)?;
     let mut teacher_ids = Vec::new();
@@ -303,24 +302,15 @@ fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String
         teacher_ids.push(add_user(conn, username, display_name, Role::Teacher)?);
     }
 
-    let from = rollcall_shared::op::format_date(school_year_start(today));
+    let from = school_year_start(today);
     let mut student_count = 0usize;
     for (index, class_name) in CLASSES.iter().enumerate() {
-        let class_id = uuid::Uuid::new_v4().to_string();
-        diesel::insert_into(classes::table)
-            .values((
-                classes::id.eq(&class_id),
-                classes::school_id.eq(&school_id),
-                classes::name.eq(class_name),
-            ))
-            .execute(conn)?;
-        diesel::insert_into(class_teachers::table)
-            .values((
-                class_teachers::school_id.eq(&school_id),
-                class_teachers::class_id.eq(&class_id),
-                class_teachers::teacher_id.eq(&teacher_ids[index / 2]),
-            ))
-            .execute(conn)?;
+        let class = ClassInfo {
+            id: ClassId::from(Uuid::new_v4()),
+            name: (*class_name).to_owned(),
+            teacher_ids: vec![teacher_ids[index / 2]],
+        };
+        roster::insert_class(conn, school_id, &class)?;
         let size = rng.random_range(25..=32);
         let mut names = std::collections::BTreeSet::new();
         while names.len() < size {
@@ -330,24 +320,20 @@ fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String
         }
         for (family, given) in names {
             student_count += 1;
-            let student_id = uuid::Uuid::new_v4().to_string();
-            diesel::insert_into(students::table)
-                .values((
-                    students::id.eq(&student_id),
-                    students::school_id.eq(&school_id),
-                    students::external_id.eq(format!("RA{student_count:04}")),
-                    students::given_name.eq(given),
-                    students::family_name.eq(family),
-                ))
-                .execute(conn)?;
-            diesel::insert_into(enrolments::table)
-                .values((
-                    enrolments::school_id.eq(&school_id),
-                    enrolments::class_id.eq(&class_id),
-                    enrolments::student_id.eq(&student_id),
-                    enrolments::from_date.eq(&from),
-                ))
-                .execute(conn)?;
+            let student = StudentInfo {
+                id: StudentId::from(Uuid::new_v4()),
+                external_id: format!("RA{student_count:04}"),
+                given_name: given.to_owned(),
+                family_name: family.to_owned(),
+            };
+            roster::insert_student(conn, school_id, &student)?;
+            let enrolment = EnrolmentInfo {
+                class_id: class.id,
+                student_id: student.id,
+                from,
+                until: None,
+            };
+            roster::insert_enrolment(conn, school_id, &enrolment)?;
         }
     }
     Ok(Seeded::Created {

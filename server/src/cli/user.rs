@@ -2,17 +2,18 @@
 
 use super::open_db;
 use crate::db::schema::{schools, users};
-use crate::db::users::normalize_username;
-use crate::db::{DbConnection, now_ms, write_transaction};
+use crate::db::users::{UserRow, insert_user, normalize_username};
+use crate::db::{DbConnection, now_ms, roster, write_transaction};
 use crate::error::AppError;
 use crate::security::passwords;
 use crate::settings::Storage;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use diesel::prelude::*;
-use rollcall_shared::protocol::Role;
-use rollcall_shared::{VariantArray, WireName};
+use rollcall_shared::protocol::{Role, SchoolInfo};
+use rollcall_shared::{SchoolId, UserId, VariantArray, WireName};
 use std::io::BufRead;
+use uuid::Uuid;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum UserCommand {
@@ -83,39 +84,44 @@ pub(super) fn add(args: UserAddArgs) -> Result<(), String> {
                 "the username {username:?} is already taken"
             )));
         }
-        diesel::insert_into(users::table)
-            .values((
-                users::id.eq(uuid::Uuid::new_v4().to_string()),
-                users::school_id.eq(&school.0),
-                users::username.eq(&username),
-                users::display_name.eq(&display_name),
-                users::role.eq(role),
-                users::password_hash.eq(&hash),
-                users::created_at.eq(now_ms()),
-            ))
-            .execute(conn)?;
+        insert_user(
+            conn,
+            &UserRow {
+                id: UserId::from(Uuid::new_v4()),
+                school_id: school.id,
+                username: username.clone(),
+                display_name: display_name.clone(),
+                role,
+                password_hash: hash.clone(),
+                created_at: now_ms(),
+                disabled_at: None,
+            },
+        )?;
         Ok(school)
     })
     .map_err(|e: AppError| e.to_string())?;
-    println!("Added {role} {username} to {}.", school.1);
+    println!("Added {role} {username} to {}.", school.name);
     if generated {
         println!("Password (shown only now, write it down): {password}");
     }
     Ok(())
 }
 
-/// (id, name) of the school to add a user to, creating it on an empty database.
-fn pick_school(conn: &mut DbConnection, wanted: Option<&str>) -> Result<(String, String), AppError> {
-    let all = schools::table
+/// The school to add a user to, creating it on an empty database.
+fn pick_school(conn: &mut DbConnection, wanted: Option<&str>) -> Result<SchoolInfo, AppError> {
+    let all: Vec<SchoolInfo> = schools::table
         .select((schools::id, schools::name))
-        .load::<(String, String)>(conn)?;
+        .load::<(SchoolId, String)>(conn)?
+        .into_iter()
+        .map(|(id, name)| SchoolInfo { id, name })
+        .collect();
     match (wanted, all.as_slice()) {
         (Some(name), _) => {
-            if let Some(found) = all.iter().find(|(_, n)| n == name) {
+            if let Some(found) = all.iter().find(|school| school.name == name) {
                 return Ok(found.clone());
             }
             if !all.is_empty() {
-                let names: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
+                let names: Vec<&str> = all.iter().map(|school| school.name.as_str()).collect();
                 return Err(AppError::NotFound(format!(
                     "there is no school {name:?}; the schools are: {}",
                     names.join(", ")
@@ -131,14 +137,11 @@ fn pick_school(conn: &mut DbConnection, wanted: Option<&str>) -> Result<(String,
     }
 }
 
-fn create_school(conn: &mut DbConnection, name: &str) -> Result<(String, String), AppError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    diesel::insert_into(schools::table)
-        .values((
-            schools::id.eq(&id),
-            schools::name.eq(name),
-            schools::created_at.eq(now_ms()),
-        ))
-        .execute(conn)?;
-    Ok((id, name.to_owned()))
+fn create_school(conn: &mut DbConnection, name: &str) -> Result<SchoolInfo, AppError> {
+    let school = SchoolInfo {
+        id: SchoolId::from(Uuid::new_v4()),
+        name: name.to_owned(),
+    };
+    roster::insert_school(conn, &school, now_ms())?;
+    Ok(school)
 }

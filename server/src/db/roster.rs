@@ -1,10 +1,12 @@
 //! The roster tables as stored: schools, periods, classes, who teaches them, students and
-//! enrolments.
+//! enrolments. Rows are written as the roster API reads them back (`ClassInfo`, `StudentInfo`,
+//! `EnrolmentInfo`).
 
 use crate::db::DbConnection;
 use crate::db::schema::{class_teachers, classes, enrolments, periods, schools, students};
 use diesel::prelude::*;
 use rollcall_shared::column::{SchoolDate, Stored, TimeOfDay};
+use rollcall_shared::protocol::{ClassInfo, EnrolmentInfo, SchoolInfo, StudentInfo};
 use rollcall_shared::{ClassId, SchoolId, StudentId, UserId};
 use std::collections::BTreeSet;
 
@@ -121,4 +123,65 @@ pub fn load(conn: &mut DbConnection, school_id: SchoolId, teacher_id: Option<Use
         enrolments,
         students,
     })
+}
+
+/// Adds a school.
+pub fn insert_school(conn: &mut DbConnection, school: &SchoolInfo, created_at: i64) -> QueryResult<()> {
+    diesel::insert_into(schools::table)
+        .values((
+            schools::id.eq(school.id),
+            schools::name.eq(&school.name),
+            schools::created_at.eq(created_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Adds a class of a school and who teaches it.
+pub fn insert_class(conn: &mut DbConnection, school_id: SchoolId, class: &ClassInfo) -> QueryResult<()> {
+    diesel::insert_into(classes::table)
+        .values((
+            classes::id.eq(class.id),
+            classes::school_id.eq(school_id),
+            classes::name.eq(&class.name),
+        ))
+        .execute(conn)?;
+    for &teacher_id in &class.teacher_ids {
+        diesel::insert_into(class_teachers::table)
+            .values((
+                class_teachers::school_id.eq(school_id),
+                class_teachers::class_id.eq(class.id),
+                class_teachers::teacher_id.eq(teacher_id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Adds a student of a school.
+pub fn insert_student(conn: &mut DbConnection, school_id: SchoolId, student: &StudentInfo) -> QueryResult<()> {
+    diesel::insert_into(students::table)
+        .values((
+            students::id.eq(student.id),
+            students::school_id.eq(school_id),
+            students::external_id.eq(&student.external_id),
+            students::given_name.eq(&student.given_name),
+            students::family_name.eq(&student.family_name),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Enrols a student of a school in a class.
+pub fn insert_enrolment(conn: &mut DbConnection, school_id: SchoolId, enrolment: &EnrolmentInfo) -> QueryResult<()> {
+    diesel::insert_into(enrolments::table)
+        .values((
+            enrolments::school_id.eq(school_id),
+            enrolments::class_id.eq(enrolment.class_id),
+            enrolments::student_id.eq(enrolment.student_id),
+            enrolments::from_date.eq(SchoolDate(enrolment.from)),
+            enrolments::until_date.eq(enrolment.until.map(SchoolDate)),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

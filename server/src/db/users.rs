@@ -35,6 +35,12 @@ impl UserRow {
     }
 }
 
+/// Adds an account.
+pub fn insert_user(conn: &mut DbConnection, user: &UserRow) -> QueryResult<()> {
+    diesel::insert_into(users::table).values(user).execute(conn)?;
+    Ok(())
+}
+
 /// Usernames are matched without regard to case or surrounding spaces.
 pub fn normalize_username(username: &str) -> String {
     username.trim().to_lowercase()

@@ -261,7 +261,7 @@ impl TestServer {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        Reply::from(request.send().await.expect("request")).await
+        send(request).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -276,6 +276,46 @@ impl TestServer {
         let reply = self.get("/api/v1/roster", token).await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
         serde_json::from_value(reply.body).expect("roster")
+    }
+
+    /// What the token's user sees of the demo school.
+    pub async fn classes(&self, token: &str) -> Classes {
+        Classes {
+            roster: self.roster(token).await,
+        }
+    }
+
+    /// Signs in; returns the access token and what the user sees.
+    pub async fn login_with_classes(&self, username: &str) -> (String, Classes) {
+        let token = self.login(username).await.token;
+        let classes = self.classes(&token).await;
+        (token, classes)
+    }
+
+    /// A login request with any body; returns the reply, whatever it is.
+    pub async fn try_login(&self, body: Value) -> Reply {
+        self.call("POST", "/api/v1/auth/login", None, Some(body)).await
+    }
+
+    /// Ends the sign-in of a refresh cookie (`rollcall_refresh=…`); returns the reply.
+    pub async fn logout(&self, refresh_cookie: &str) -> Reply {
+        send(
+            self.http
+                .post(self.url("/api/v1/auth/logout"))
+                .header(reqwest::header::COOKIE, refresh_cookie),
+        )
+        .await
+    }
+
+    /// Asks for a lock (`POST /api/v1/admin/locks` with this body); returns the reply.
+    pub async fn create_lock(&self, token: &str, body: Value) -> Reply {
+        self.post("/api/v1/admin/locks", token, body).await
+    }
+
+    /// Reopens a lock with a reason; returns the reply.
+    pub async fn reopen_lock(&self, token: &str, lock_id: impl std::fmt::Display, reason: &str) -> Reply {
+        let path = format!("/api/v1/admin/locks/{lock_id}/reopen");
+        self.post(&path, token, json!({"reason": reason})).await
     }
 
     /// Pushes ops from a device; returns the reply.
@@ -389,67 +429,45 @@ fn database_url(admin_url: &str, name: &str) -> String {
 /// A second school with one teacher (`other-teacher`), one class and one student, for checks
 /// that nothing crosses schools.
 fn seed_other_school(conn: &mut DbConnection) {
-    use rollcall_server::db::schema::*;
-    let school = uuid::Uuid::new_v4().to_string();
-    let teacher = uuid::Uuid::new_v4().to_string();
-    let class = uuid::Uuid::new_v4().to_string();
-    let student = uuid::Uuid::new_v4().to_string();
-    let hash = rollcall_server::security::passwords::hash(PASSWORD).expect("hash");
-    diesel::insert_into(schools::table)
-        .values((
-            schools::id.eq(&school),
-            schools::name.eq("Hillside School"),
-            schools::created_at.eq(0i64),
-        ))
-        .execute(conn)
-        .expect("school");
-    diesel::insert_into(users::table)
-        .values((
-            users::id.eq(&teacher),
-            users::school_id.eq(&school),
-            users::username.eq("other-teacher"),
-            users::display_name.eq("Other Teacher"),
-            users::role.eq("teacher"),
-            users::password_hash.eq(hash),
-            users::created_at.eq(0i64),
-        ))
-        .execute(conn)
-        .expect("teacher");
-    diesel::insert_into(classes::table)
-        .values((
-            classes::id.eq(&class),
-            classes::school_id.eq(&school),
-            classes::name.eq("H1 Art"),
-        ))
-        .execute(conn)
-        .expect("class");
-    diesel::insert_into(class_teachers::table)
-        .values((
-            class_teachers::school_id.eq(&school),
-            class_teachers::class_id.eq(&class),
-            class_teachers::teacher_id.eq(&teacher),
-        ))
-        .execute(conn)
-        .expect("class teacher");
-    diesel::insert_into(students::table)
-        .values((
-            students::id.eq(&student),
-            students::school_id.eq(&school),
-            students::external_id.eq("H0001"),
-            students::given_name.eq("Hal"),
-            students::family_name.eq("Hill"),
-        ))
-        .execute(conn)
-        .expect("student");
-    diesel::insert_into(enrolments::table)
-        .values((
-            enrolments::school_id.eq(&school),
-            enrolments::class_id.eq(&class),
-            enrolments::student_id.eq(&student),
-            enrolments::from_date.eq("2000-01-01"),
-        ))
-        .execute(conn)
-        .expect("enrolment");
+    use rollcall_server::db::roster::{insert_class, insert_enrolment, insert_school, insert_student};
+    use rollcall_server::db::users::{UserRow, insert_user};
+    use rollcall_shared::protocol::{ClassInfo, EnrolmentInfo, Role, SchoolInfo, StudentInfo};
+    let school = SchoolInfo {
+        id: uuid::Uuid::new_v4().into(),
+        name: "Hillside School".to_owned(),
+    };
+    let teacher = UserRow {
+        id: uuid::Uuid::new_v4().into(),
+        school_id: school.id,
+        username: "other-teacher".to_owned(),
+        display_name: "Other Teacher".to_owned(),
+        role: Role::Teacher,
+        password_hash: rollcall_server::security::passwords::hash(PASSWORD).expect("hash"),
+        created_at: 0,
+        disabled_at: None,
+    };
+    let class = ClassInfo {
+        id: uuid::Uuid::new_v4().into(),
+        name: "H1 Art".to_owned(),
+        teacher_ids: vec![teacher.id],
+    };
+    let student = StudentInfo {
+        id: uuid::Uuid::new_v4().into(),
+        external_id: "H0001".to_owned(),
+        given_name: "Hal".to_owned(),
+        family_name: "Hill".to_owned(),
+    };
+    let enrolment = EnrolmentInfo {
+        class_id: class.id,
+        student_id: student.id,
+        from: chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date"),
+        until: None,
+    };
+    insert_school(conn, &school, 0).expect("school");
+    insert_user(conn, &teacher).expect("teacher");
+    insert_class(conn, school.id, &class).expect("class and its teacher");
+    insert_student(conn, school.id, &student).expect("student");
+    insert_enrolment(conn, school.id, &enrolment).expect("enrolment");
 }
 
 /// A signed-in user.
@@ -479,20 +497,22 @@ pub struct Reply {
     pub body: Value,
 }
 
-impl Reply {
-    async fn from(response: reqwest::Response) -> Reply {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        Reply { status, headers, body }
-    }
+/// Sends a request (one built by hand for raw bodies or headers, or by [`TestServer::call`]) and
+/// reads the answer: the JSON body, Null when there is none, the text when it is not JSON.
+pub async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Reply { status, headers, body }
+}
 
+impl Reply {
     /// The outcomes of a push reply, in order.
     pub fn outcomes(&self) -> Vec<String> {
         self.body["results"]
