@@ -205,6 +205,14 @@ fn every_wire_type_with_every_key_matches_its_schema() {
         .filter(|(_, schema)| schema.get("properties").is_some())
         .map(|(name, _)| name.as_str())
         .collect();
+    // A lock's dates: the pattern takes exactly the school years the server takes.
+    let lock_date = json!({"$ref": "#/components/schemas/CreateLockRequest/properties/from"});
+    let years = rollcall_shared::op::SCHOOL_YEARS;
+    for year in [*years.start() - 1, *years.start(), *years.end(), *years.end() + 1, 171] {
+        let date = json!(format!("{year:04}-06-01"));
+        let valid = doc.is_valid(&lock_date, &date);
+        assert_eq!(valid, years.contains(&year), "the documented lock date {date}");
+    }
     let covered: BTreeSet<&str> = samples.iter().map(|(name, _)| *name).chain(nested).collect();
     assert_eq!(
         objects, covered,
@@ -342,6 +350,18 @@ impl Document {
         self.validate(&json!({"$ref": "#/components/schemas/ErrorBody"}), &reply.body, what);
         assert_eq!(reply.body["error"]["code"], code, "{what}");
         self.checked.set(self.checked.get() + 1);
+    }
+
+    /// Whether a value is valid against a schema of the document.
+    fn is_valid(&self, schema: &Value, value: &Value) -> bool {
+        let mut root = schema.clone();
+        root["components"] = self.components.clone();
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap()
+            .is_valid(value)
     }
 
     /// Validates a value against a schema of the document, its `#/components/...` refs resolved.

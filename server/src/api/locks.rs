@@ -26,10 +26,10 @@ pub struct CreateLockRequest {
     #[serde(default)]
     pub class_id: Option<ClassId>,
     /// First locked date (inclusive), `YYYY-MM-DD`, in years 1970 to 2199.
-    #[schema(format = Date, example = "2026-11-16")]
+    #[schema(format = Date, pattern = "^(19[7-9][0-9]|2[01][0-9][0-9])-[0-9]{2}-[0-9]{2}$", example = "2026-11-16")]
     pub from: String,
     /// Last locked date (inclusive), `YYYY-MM-DD`, in years 1970 to 2199.
-    #[schema(format = Date, example = "2026-11-20")]
+    #[schema(format = Date, pattern = "^(19[7-9][0-9]|2[01][0-9][0-9])-[0-9]{2}-[0-9]{2}$", example = "2026-11-20")]
     pub until: String,
     /// Why, for the record (e.g. "week closed for the census").
     #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
