@@ -480,7 +480,7 @@ pub struct Change {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Change))]
 pub struct RawChange {
     pub class_id: ClassId,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::date_text))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi_schemas::date_text))]
     pub date: String,
     #[serde(deserialize_with = "whole_number")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 16))]
@@ -490,7 +490,7 @@ pub struct RawChange {
     pub student_id: Option<StudentId>,
     #[cfg_attr(feature = "openapi", schema(value_type = Field))]
     pub field: String,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::change_value))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi_schemas::change_value))]
     pub value: WireValue,
     #[cfg_attr(feature = "openapi", schema(value_type = Hlc))]
     pub hlc: String,
@@ -607,5 +607,97 @@ impl From<Op> for RawOp {
             field: raw.field,
             value: raw.value,
         }
+    }
+}
+
+/// The OpenAPI schemas of op values and of a change's fields (`openapi` feature).
+#[cfg(feature = "openapi")]
+mod openapi_schemas {
+    use super::WireValue;
+    use serde_json::json;
+    use strum::VariantArray;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+    use utoipa::{PartialSchema, ToSchema};
+
+    /// An op's value as a push may carry it: any JSON scalar. Which ones a field takes is a rule on
+    /// the op (`rejected` with VALIDATION), not on the request.
+    impl PartialSchema for WireValue {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([
+                    Type::String,
+                    Type::Number,
+                    Type::Boolean,
+                    Type::Null,
+                ]))
+                .description(Some(format!(
+                    "A JSON scalar: `status` one of {statuses}; `minutes_late` an integer 0 to {late} or null; `note` a \
+                     string of at most {note} characters; `submitted` true or false. A list or an object makes the push \
+                     malformed (400); a scalar that the field does not take rejects the op (VALIDATION).",
+                    statuses = crate::Status::VARIANTS
+                        .iter()
+                        .map(|status| status.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    late = super::MAX_MINUTES_LATE,
+                    note = super::MAX_NOTE_CHARS,
+                )))
+                .examples([json!("present"), json!(5), json!(null), json!(true)])
+                .into()
+        }
+    }
+    impl ToSchema for WireValue {
+        fn name() -> std::borrow::Cow<'static, str> {
+            "OpValue".into()
+        }
+    }
+
+    /// A change's value as pull sends it: what a valid op stored.
+    pub(super) fn change_value() -> Object {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([
+                Type::String,
+                Type::Integer,
+                Type::Boolean,
+                Type::Null,
+            ]))
+            .description(Some(
+                "`status`: a status name; `minutes_late`: a whole number of minutes or null; `note`: a string; \
+                 `submitted`: true or false",
+            ))
+            .examples([json!("present"), json!(5), json!(null), json!(true)])
+            .build()
+    }
+
+    /// A school date as text, `YYYY-MM-DD`.
+    pub(super) fn date_text() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .examples([json!("2026-11-20")])
+            .build()
+    }
+}
+
+#[cfg(feature = "typescript")]
+/// An op's value in TypeScript: any JSON scalar.
+impl ts_rs::TS for WireValue {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+    fn name() -> String {
+        "string | number | boolean | null".to_owned()
+    }
+    fn inline() -> String {
+        Self::name()
+    }
+    fn inline_flattened() -> String {
+        panic!("a value cannot be flattened")
+    }
+    fn decl() -> String {
+        panic!("a value has no declaration of its own")
+    }
+    fn decl_concrete() -> String {
+        Self::decl()
     }
 }

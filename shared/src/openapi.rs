@@ -1,16 +1,15 @@
 //! The OpenAPI schemas of the wire types whose JSON form serde's derive does not show: ids, the
-//! HLC and device id, the enums sent by name (see `wire_names!`, which gives each of them its
-//! schema from the same `as_str`), and op values. The structs of `protocol` and `op` derive
+//! HLC and device id, and the enums sent by name (see `wire_names!`, which gives each of them its
+//! schema from the same `as_str`). Op values, change values and cursors have theirs next to their
+//! types in `op` and `protocol`. The structs of `protocol` and `op` derive
 //! theirs next to their serde derives, so the document the server serves describes the very
 //! types it sends and reads. Only with the `openapi` feature: the wasm client carries none of it.
 
 use crate::hlc::{Hlc, NodeId};
 use crate::ids::{ClassId, OpId, SchoolId, StudentId, UserId};
-use crate::op::WireValue;
 use serde_json::json;
-use strum::VariantArray;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 /// A UUID as the server reads it. JSON Schema takes `format` as a note, not a rule, so a
@@ -74,75 +73,6 @@ impl ToSchema for NodeId {
     fn name() -> std::borrow::Cow<'static, str> {
         "DeviceId".into()
     }
-}
-
-/// An op's value as a push may carry it: any JSON scalar. Which ones a field takes is a rule on
-/// the op (`rejected` with VALIDATION), not on the request.
-impl PartialSchema for WireValue {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([
-                Type::String,
-                Type::Number,
-                Type::Boolean,
-                Type::Null,
-            ]))
-            .description(Some(format!(
-                "A JSON scalar: `status` one of {statuses}; `minutes_late` an integer 0 to {late} or null; `note` a \
-                 string of at most {note} characters; `submitted` true or false. A list or an object makes the push \
-                 malformed (400); a scalar that the field does not take rejects the op (VALIDATION).",
-                statuses = crate::Status::VARIANTS
-                    .iter()
-                    .map(|status| status.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                late = crate::op::MAX_MINUTES_LATE,
-                note = crate::op::MAX_NOTE_CHARS,
-            )))
-            .examples([json!("present"), json!(5), json!(null), json!(true)])
-            .into()
-    }
-}
-impl ToSchema for WireValue {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "OpValue".into()
-    }
-}
-
-/// A change's value as pull sends it: what a valid op stored.
-pub fn change_value() -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([
-            Type::String,
-            Type::Integer,
-            Type::Boolean,
-            Type::Null,
-        ]))
-        .description(Some(
-            "`status`: a status name; `minutes_late`: a whole number of minutes or null; `note`: a string; \
-             `submitted`: true or false",
-        ))
-        .examples([json!("present"), json!(5), json!(null), json!(true)])
-        .build()
-}
-
-/// A pull cursor as the server gives it out.
-pub fn cursor() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(crate::protocol::CURSOR_PATTERN))
-        .description(Some("Pass back as `cursor` on the next pull"))
-        .examples([json!("4711")])
-        .build()
-}
-
-/// A school date as text, `YYYY-MM-DD`.
-pub fn date_text() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
-        .examples([json!("2026-11-20")])
-        .build()
 }
 
 /// The schema of an enum sent by name: a string that is one of `names`.

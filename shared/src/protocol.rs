@@ -291,11 +291,22 @@ pub struct PullResponse {
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::op::RawChange>))]
     pub changes: Vec<Change>,
     /// Pass back as `cursor` on the next pull.
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::cursor))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = cursor_schema))]
     pub cursor: String,
     /// True when more changes are waiting: pull again at once.
     pub more: bool,
     pub server_hlc: Hlc,
     #[serde(with = "crate::wire_time::utc")]
     pub server_time: DateTime<Utc>,
+}
+
+/// A pull cursor's OpenAPI schema (`openapi` feature).
+#[cfg(feature = "openapi")]
+fn cursor_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(CURSOR_PATTERN))
+        .description(Some("Pass back as `cursor` on the next pull"))
+        .examples([serde_json::json!("4711")])
+        .build()
 }
