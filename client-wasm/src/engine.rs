@@ -12,19 +12,19 @@ use crate::sorted::sorted_unique;
 use crate::store::{Counts, LocalStore, OpRecord, Plan, ServerClock, database_name};
 use crate::view::{self, RegisterSummary, RegisterView};
 use js_sys::Function;
-use rollcall_shared::protocol::{Roster, UserInfo};
+use rollcall_shared::protocol::{MAX_OPS_PER_PUSH, MAX_PULL_LIMIT, MAX_PUSH_BYTES, Roster, UserInfo};
 use rollcall_shared::{Change, FieldChange, Hlc, NodeId, Op, RegisterKey, RegisterState};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
 
-/// Most ops in one push (the protocol allows 1,000; half keeps each request short on bad Wi-Fi).
-pub const PUSH_BATCH_OPS: u32 = 500;
-/// Most JSON bytes of ops in one push, well under the server's 1 MiB body limit.
-pub const PUSH_BATCH_BYTES: usize = 512 * 1024;
-/// Changes asked for per pull page.
-pub const PULL_PAGE: u32 = 1000;
+/// Most ops in one push: half of what the protocol allows, so each request stays short on bad Wi-Fi.
+pub const PUSH_BATCH_OPS: u32 = MAX_OPS_PER_PUSH as u32 / 2;
+/// Most JSON bytes of ops in one push: half the server's body limit.
+pub const PUSH_BATCH_BYTES: usize = MAX_PUSH_BYTES / 2;
+/// Changes asked for per pull page: as many as one pull may return.
+pub const PULL_PAGE: u32 = MAX_PULL_LIMIT;
 /// A roster older than this is downloaded again during a sync.
 pub const ROSTER_MAX_AGE_MS: f64 = 15.0 * 60.0 * 1000.0;
 

@@ -366,7 +366,8 @@ impl Rollcall {
         }
     }
 
-    /// Sets a student's note (at most 500 characters; "" clears it).
+    /// Sets a student's note ("" clears it). Its limit is `MAX_NOTE_CHARS` of `js/rules.js`, in characters
+    /// as the server counts them (code points).
     #[wasm_bindgen(js_name = setNote, unchecked_return_type = "Promise<string>")]
     pub fn set_note(
         &self,
