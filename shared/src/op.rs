@@ -431,9 +431,9 @@ pub fn parse_register(class_id: ClassId, date: &str, period: i64) -> Result<Regi
 }
 
 /// Reads a whole number the way JSON Schema counts one: `3` and also `3.0`, which some JSON
-/// writers produce. A fraction (`3.5`) or anything but a number is a malformed push (400). A
-/// whole number beyond `i64` is still one: it saturates, and the op's own rule then rejects it
-/// (`PERIOD_OUT_OF_RANGE`) without failing the rest of the push.
+/// writers produce, at any size within 64 bits (the document's `int64`): the op's own rule then
+/// rejects what is out of range (`PERIOD_OUT_OF_RANGE`) without failing the rest of the push. A
+/// fraction (`3.5`), a number beyond 64 bits or anything but a number is a malformed push (400).
 fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     struct WholeVisitor;
 
@@ -449,12 +449,13 @@ fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Er
         }
 
         fn visit_u64<E: de::Error>(self, number: u64) -> Result<i64, E> {
-            Ok(i64::try_from(number).unwrap_or(i64::MAX))
+            i64::try_from(number).map_err(|_| E::custom("a whole number beyond 64 bits"))
         }
 
         fn visit_f64<E: de::Error>(self, number: f64) -> Result<i64, E> {
-            // `as` saturates; below 2^53 it is exact.
-            if number.is_finite() && number.fract() == 0.0 {
+            // Within [-2^63, 2^63) `as` is exact for a whole float.
+            const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+            if number.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&number) {
                 Ok(number as i64)
             } else {
                 Err(E::custom("a whole number, not a fraction"))

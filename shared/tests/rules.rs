@@ -309,14 +309,25 @@ fn a_period_written_as_a_whole_float_is_that_period() {
         ValidationCode::PeriodOutOfRange,
         "PERIOD_OUT_OF_RANGE",
     );
-    // Whole numbers beyond i64, as a float or not, are still whole: the op is rejected, and the
-    // rest of its push stands (a schema-valid push is never refused whole).
-    for huge in [json!(9.3e18), json!(-4.2e22), json!(u64::MAX)] {
+    // Any whole number within 64 bits (the document's int64), float or not, rejects only its op;
+    // the rest of its push stands.
+    for large in [
+        json!(9.0e18),
+        json!(-9.2e18),
+        json!(4_263_754_595_670_322.0),
+        json!(i64::MAX),
+    ] {
         assert_rejected(
-            &[("period", Some(huge))],
+            &[("period", Some(large))],
             ValidationCode::PeriodOutOfRange,
             "PERIOD_OUT_OF_RANGE",
         );
+    }
+    // Beyond 64 bits it is not an int64: the push is malformed, as the document says.
+    for beyond in [json!(9.3e18), json!(-4.2e22), json!(u64::MAX)] {
+        let mut op = valid_op();
+        op.insert("period".into(), beyond);
+        assert!(serde_json::from_value::<RawOp>(Value::Object(op)).is_err());
     }
     let mut fraction = valid_op();
     fraction.insert("period".into(), json!(2.5));
