@@ -213,6 +213,21 @@ fn every_wire_type_with_every_key_matches_its_schema() {
         let valid = doc.is_valid(&lock_date, &date);
         assert_eq!(valid, years.contains(&year), "the documented lock date {date}");
     }
+    // A reason: some text, line breaks and tabs allowed, no other control character (as the server rules).
+    let reason = json!({"$ref": "#/components/schemas/ReopenLockRequest/properties/reason"});
+    for (text, valid) in [
+        ("a correction", true),
+        ("line\nbreak\tand tab", true),
+        ("  ", false),
+        ("bell\u{7}", false),
+        ("c1\u{85}", false),
+    ] {
+        assert_eq!(
+            doc.is_valid(&reason, &json!(text)),
+            valid,
+            "the documented reason {text:?}"
+        );
+    }
     let covered: BTreeSet<&str> = samples.iter().map(|(name, _)| *name).chain(nested).collect();
     assert_eq!(
         objects, covered,

@@ -32,7 +32,11 @@ pub struct CreateLockRequest {
     #[schema(format = Date, pattern = "^(19[7-9][0-9]|2[01][0-9][0-9])-[0-9]{2}-[0-9]{2}$", example = "2026-11-20")]
     pub until: String,
     /// Why, for the record (e.g. "week closed for the census").
-    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -40,7 +44,11 @@ pub struct CreateLockRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReopenLockRequest {
     /// Why the registers may change again.
-    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
