@@ -1,9 +1,10 @@
 // Words and numbers as a teacher reads them: statuses, names, dates and "2 min ago".
 
-import { STATUS_CYCLE } from './rules.js';
+import { STATUS_CYCLE, STATUS_LABEL } from './rules.js';
 
 // The statuses, their cycle and their words come from the Rust definitions (rules.js is generated).
-export { STATUS_LABEL } from './rules.js';
+// (Imported, then exported: a bare re-export would leave no STATUS_LABEL for this module's own use.)
+export { STATUS_LABEL };
 
 /** Every status, in the order a tap cycles through them. */
 export const STATUSES = STATUS_CYCLE;
