@@ -453,12 +453,16 @@ fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Er
         }
 
         fn visit_f64<E: de::Error>(self, number: f64) -> Result<i64, E> {
-            // Within [-2^63, 2^63) `as` is exact for a whole float.
+            // serde_json reads an integer beyond 64 bits as the nearest float, and
+            // -9223372036854775809 rounds to exactly -2^63: so -2^63 as a float is refused too
+            // (i64::MIN written as an integer arrives through `visit_i64`).
             const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
-            if number.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&number) {
+            if number.fract() != 0.0 {
+                Err(E::custom("a whole number, not a fraction"))
+            } else if number > -TWO_POW_63 && number < TWO_POW_63 {
                 Ok(number as i64)
             } else {
-                Err(E::custom("a whole number, not a fraction"))
+                Err(E::custom("a whole number beyond 64 bits"))
             }
         }
     }
@@ -681,24 +685,3 @@ mod openapi_schemas {
     }
 }
 
-#[cfg(feature = "typescript")]
-/// An op's value in TypeScript: any JSON scalar.
-impl ts_rs::TS for WireValue {
-    type WithoutGenerics = Self;
-    type OptionInnerType = Self;
-    fn name() -> String {
-        "string | number | boolean | null".to_owned()
-    }
-    fn inline() -> String {
-        Self::name()
-    }
-    fn inline_flattened() -> String {
-        panic!("a value cannot be flattened")
-    }
-    fn decl() -> String {
-        panic!("a value has no declaration of its own")
-    }
-    fn decl_concrete() -> String {
-        Self::decl()
-    }
-}

@@ -329,6 +329,19 @@ fn a_period_written_as_a_whole_float_is_that_period() {
         op.insert("period".into(), beyond);
         assert!(serde_json::from_value::<RawOp>(Value::Object(op)).is_err());
     }
+    // As JSON text, one below i64::MIN reads as the float -2^63: still beyond 64 bits, still
+    // malformed; i64::MIN itself is an int64 and rejects only its op.
+    let mut op = valid_op();
+    op.insert("period".into(), json!(424_242));
+    let text = serde_json::to_string(&Value::Object(op)).expect("an op serializes");
+    let below_min = text.replace("424242", "-9223372036854775809");
+    assert!(serde_json::from_str::<RawOp>(&below_min).is_err(), "{below_min}");
+    let at_min = text.replace("424242", &i64::MIN.to_string());
+    let raw = serde_json::from_str::<RawOp>(&at_min).expect("i64::MIN is an int64");
+    assert_eq!(
+        raw.validate().expect_err("out of range").code,
+        ValidationCode::PeriodOutOfRange
+    );
     let mut fraction = valid_op();
     fraction.insert("period".into(), json!(2.5));
     assert!(
