@@ -9,6 +9,8 @@
 //! Secrets (the database URL, the signing key) are marked `hide_env_values`: that keeps their
 //! value out of `--help` and out of error messages, and [`Secret`] keeps it out of `Debug`.
 
+pub mod file;
+
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
@@ -356,7 +358,7 @@ impl Settings {
     }
 }
 
-fn env_name(arg: &Arg) -> String {
+pub(crate) fn env_name(arg: &Arg) -> String {
     arg.get_env()
         .map_or_else(|| arg.get_id().to_string(), |name| name.to_string_lossy().into_owned())
 }
@@ -658,6 +660,80 @@ mod tests {
         table
     }
 
+    /// docs/rollcall.example.toml, made from the table above: every setting, commented out at its default.
+    fn example_file() -> String {
+        let mut file = "# rollcall.toml: every setting of `rollcall serve`, at its default, commented out.\n\
+            # Made from server/src/settings.rs (a test checks it). Uncomment and change what you need, then\n\
+            # run `rollcall config check --config /etc/rollcall/rollcall.toml` before restarting the service.\n\
+            # A ROLLCALL_* variable or a flag still wins over this file; see docs/configuration.md.\n"
+            .to_owned();
+        for arg in Settings::command().get_arguments() {
+            file.push('\n');
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            for line in help.lines() {
+                file += &format!("#{}{line}\n", if line.is_empty() { "" } else { " " });
+            }
+            file += &format!("# (variable {})\n", env_name(arg));
+            let key = arg.get_long().unwrap_or_default();
+            let value = match arg.get_default_values() {
+                [value] => value.to_string_lossy().into_owned(),
+                _ => String::new(),
+            };
+            let value = if value.parse::<u64>().is_ok() {
+                value
+            } else {
+                format!("{value:?}")
+            };
+            file += &format!("#{key} = {value}\n");
+        }
+        file
+    }
+
+    /// Compares a generated file with its checked-in copy; `UPDATE_README=1` rewrites the copy.
+    fn assert_generated(path: &std::path::Path, current: &str, expected: &str, what: &str) -> bool {
+        if current == expected {
+            return true;
+        }
+        if std::env::var_os("UPDATE_README").is_some() {
+            return false;
+        }
+        panic!(
+            "{what} differs from server/src/settings.rs; rerun this test with UPDATE_README=1 to \
+             rewrite {}. It should read:\n{expected}",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn the_example_file_lists_every_setting_and_reads_back() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/rollcall.example.toml");
+        let expected = example_file();
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if !assert_generated(&path, &current, &expected, "docs/rollcall.example.toml") {
+            std::fs::write(&path, &expected).unwrap();
+        }
+        // Uncommented, every line is a setting the file reader takes.
+        let dir = tempfile::tempdir().unwrap();
+        let uncommented: String = expected
+            .lines()
+            .filter_map(|line| {
+                line.strip_prefix('#')
+                    .filter(|rest| !rest.starts_with([' ', '#']) && !rest.is_empty())
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let copy = dir.path().join("rollcall.toml");
+        std::fs::write(&copy, &uncommented).unwrap();
+        let file = file::ConfigFile::read(&copy, &Settings::command()).unwrap();
+        for arg in Settings::command().get_arguments() {
+            assert!(file.line_of(arg).is_some(), "--{:?} is in the example", arg.get_long());
+        }
+    }
+
     const TABLE_START: &str = "<!-- settings table: made from server/src/settings.rs -->\n";
     const TABLE_END: &str = "<!-- end of settings table -->\n";
 
@@ -674,16 +750,8 @@ mod tests {
                 .find(TABLE_END)
                 .expect("README has the settings table end marker");
         let expected = readme_table();
-        if readme[start..end] == expected {
-            return;
-        }
-        if std::env::var_os("UPDATE_README").is_some() {
+        if !assert_generated(&path, &readme[start..end], &expected, "README's configuration table") {
             std::fs::write(&path, format!("{}{expected}{}", &readme[..start], &readme[end..])).unwrap();
-            return;
         }
-        panic!(
-            "README's configuration table differs from server/src/settings.rs; rerun this test with \
-             UPDATE_README=1 to rewrite it. It should read:\n{expected}"
-        );
     }
 }

@@ -1,18 +1,24 @@
-//! The `rollcall` command line: `serve`, `user add`, `demo`.
+//! The `rollcall` command line: `serve`, `user add`, `demo`, `config check`, and the optional
+//! configuration file they all read (`--config`).
 
+mod config;
 pub mod demo;
 mod serve;
 mod user;
 
 use crate::db::{Db, DbConnection};
+use crate::settings::file::ConfigFile;
 use crate::settings::{Settings, Storage};
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use user::UserCommand;
 
-/// After the flags in `--help`: how flags, variables and defaults combine.
+/// After the flags in `--help`: how the file, flags, variables and defaults combine.
 const PRECEDENCE: &str = "Every setting can also be given by the ROLLCALL_* environment variable shown next to \
-its flag. A flag wins over its variable, which wins over the default.";
+its flag, or in the file named by --config (the flag's name without dashes as the key). A flag wins over its \
+variable, which wins over the file, which wins over the default.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,9 +28,15 @@ its flag. A flag wins over its variable, which wins over the default.";
     after_help = "`rollcall serve --help` lists the settings and their ROLLCALL_* environment variables."
 )]
 struct Cli {
+    /// Configuration file (TOML) with settings of `rollcall serve`; see docs/rollcall.example.toml
+    #[arg(long, global = true, env = CONFIG_ENV, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The variable naming the configuration file, as `--config` does.
+const CONFIG_ENV: &str = "ROLLCALL_CONFIG";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -40,18 +52,42 @@ enum Command {
     /// empty database. Does nothing if the demo school is already there.
     #[command(after_help = PRECEDENCE)]
     Demo(Storage),
+    /// Check the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the settings `rollcall serve` would use and where each came from (secrets
+    /// redacted); fails, with the reason, on a setting the server would refuse.
+    #[command(after_help = PRECEDENCE)]
+    Check(Settings),
 }
 
 /// Runs the command line; the binary's `main`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+    let result = parse(std::env::args_os().collect()).and_then(|(cli, matches, file)| match cli.command {
+        Command::Serve(settings) => {
+            validate(&settings, file.as_ref())?;
+            serve::run(settings)
+        }
         Command::Demo(args) => demo::run(args),
         Command::User {
             command: UserCommand::Add(args),
         } => user::add(args),
-    };
+        Command::Config {
+            command: ConfigCommand::Check(settings),
+        } => {
+            let check = matches
+                .subcommand_matches("config")
+                .and_then(|config| config.subcommand_matches("check"))
+                .expect("`config check` was parsed");
+            config::check(&settings, check, file.as_ref())
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -59,6 +95,56 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The settings' bounds (see [`Settings::validate`]), an error naming the file's line when the
+/// refused value came from the file.
+fn validate(settings: &Settings, file: Option<&ConfigFile>) -> Result<(), String> {
+    settings.validate().map_err(|error| match file {
+        Some(file) => file.explain(&error),
+        None => error.to_string(),
+    })
+}
+
+/// Parses the command line with the configuration file's values as the defaults; `--help`,
+/// `--version` and usage errors exit here, as clap does.
+fn parse(args: Vec<OsString>) -> Result<(Cli, ArgMatches, Option<ConfigFile>), String> {
+    let mut command = Cli::command();
+    let file = match config_path(&args) {
+        Some(path) => Some(ConfigFile::read(&path, &Settings::command()).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if let Some(file) = &file {
+        command = command.mut_subcommands(|sub| apply_to_all(file, sub));
+    }
+    let matches = command.get_matches_from(args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    Ok((cli, matches, file))
+}
+
+/// `command` and its subcommands, with the file's values as defaults wherever they have the setting.
+fn apply_to_all(file: &ConfigFile, command: clap::Command) -> clap::Command {
+    file.apply(command).mut_subcommands(|sub| apply_to_all(file, sub))
+}
+
+/// The configuration file named by `--config FILE`, `--config=FILE` or `ROLLCALL_CONFIG`, found
+/// before clap parses (its values must be in place by then).
+fn config_path(args: &[OsString]) -> Option<PathBuf> {
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--config" {
+            return rest.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.to_str().and_then(|arg| arg.strip_prefix("--config=")) {
+            return Some(PathBuf::from(path));
+        }
+    }
+    std::env::var_os(CONFIG_ENV)
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The database the command names, schema up to date, as one connection.
