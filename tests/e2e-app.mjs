@@ -12,9 +12,10 @@ export const PORTRAIT = { width: 768, height: 1024 };
 
 /**
  * A new tablet: its own browser context (IndexedDB, service worker, cookies), a page on the
- * app, and a switch for its network. `errors` collects page errors and CSP violations.
+ * app (at `origin`, the server's loopback URL unless a test reaches it by a LAN name), and a
+ * switch for its network. `errors` collects page errors and CSP violations.
  */
-export async function newTablet(browser, server, { viewport = LANDSCAPE } = {}) {
+export async function newTablet(browser, server, { viewport = LANDSCAPE, origin = server.url } = {}) {
   const context = await browser.newContext({ viewport, locale: 'en-GB' });
   const page = await context.newPage();
   const tablet = { context, page, errors: [], log: [] };
@@ -43,7 +44,7 @@ export async function newTablet(browser, server, { viewport = LANDSCAPE } = {}) 
   // Belt and braces for the offline emulation: nothing from this context reaches the server while
   // it is off, whichever part of Chromium sends it.
   await context.route('**', (route) => (offline ? route.abort('internetdisconnected') : route.continue()));
-  await page.goto(`${server.url}/`);
+  await page.goto(`${origin}/`);
   await appReady(page);
   return tablet;
 }

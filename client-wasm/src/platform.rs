@@ -33,20 +33,24 @@ fn crypto() -> Result<web_sys::Crypto> {
         .ok_or_else(|| ClientError::Storage("this browser has no crypto API; use a current browser".into()))
 }
 
-/// A fresh random op id (`crypto.randomUUID`, which needs a secure context: HTTPS or localhost).
+/// `N` random bytes from `crypto.getRandomValues`, which every page has, secure context or not.
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    crypto()?
+        .get_random_values_with_u8_array(&mut bytes)
+        .map_err(|_| ClientError::Storage("crypto.getRandomValues failed".into()))?;
+    Ok(bytes)
+}
+
+/// A fresh random op id (a version 4 UUID). Not `crypto.randomUUID`: a school LAN served over
+/// plain HTTP is not a secure context, and there the browser has no `randomUUID`.
 pub fn new_op_id() -> Result<OpId> {
-    let text = crypto()?.random_uuid();
-    text.parse()
-        .map_err(|_| ClientError::Storage(format!("crypto.randomUUID gave \"{text}\", not a UUID")))
+    Ok(OpId(uuid::Builder::from_random_bytes(random_bytes()?).into_uuid()))
 }
 
 /// A fresh random HLC node id: this device's identity for one user's database.
 pub fn new_node_id() -> Result<NodeId> {
-    let mut bytes = [0u8; 8];
-    crypto()?
-        .get_random_values_with_u8_array(&mut bytes)
-        .map_err(|_| ClientError::Storage("crypto.getRandomValues failed".into()))?;
-    Ok(NodeId(u64::from_le_bytes(bytes)))
+    Ok(NodeId(u64::from_le_bytes(random_bytes()?)))
 }
 
 /// `navigator.onLine`; `true` where the browser does not say (it only knows "no network at all").

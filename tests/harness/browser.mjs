@@ -3,13 +3,19 @@
 //
 // Contract with `cargo xtask test`: ROLLCALL_CHROMIUM names the browser (default /usr/bin/chromium).
 
-import { mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { ROOT } from './server.mjs';
 
+/** A school LAN's name for the Rollcall box, which every test browser resolves to this machine. */
+export const LAN_HOST = 'rollcall.school.lan';
+
 /** Without the background-networking flags Chromium floods a closed network with refused connections. */
 export const CHROMIUM_ARGS = [
+  `--host-resolver-rules=MAP ${LAN_HOST} 127.0.0.1`,
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
@@ -23,12 +29,26 @@ export const CHROMIUM_ARGS = [
 /** Where tests leave screenshots and logs. */
 export const ARTIFACTS = join(ROOT, 'tests', 'artifacts');
 
-/** Launches headless Chromium with a fresh profile. */
-export async function launchBrowser() {
+/**
+ * Launches headless Chromium with a fresh profile. `trustedCa`: a PEM file of a certificate
+ * authority this browser trusts, put into a throwaway NSS store (Chromium's certificate store on
+ * Linux, in $HOME/.pki/nssdb) with `certutil`, as IT trusts the school's CA on a device.
+ */
+export async function launchBrowser({ trustedCa = null } = {}) {
+  const env = { ...process.env };
+  if (trustedCa) {
+    const home = mkdtempSync(join(tmpdir(), 'rollcall-browser-home-'));
+    const store = `sql:${join(home, '.pki', 'nssdb')}`;
+    mkdirSync(join(home, '.pki', 'nssdb'), { recursive: true });
+    execFileSync('certutil', ['-N', '-d', store, '--empty-password']);
+    execFileSync('certutil', ['-A', '-d', store, '-t', 'C,,', '-n', 'Rollcall school CA', '-i', trustedCa]);
+    env.HOME = home;
+  }
   return chromium.launch({
     executablePath: process.env.ROLLCALL_CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: CHROMIUM_ARGS,
+    env,
   });
 }
 

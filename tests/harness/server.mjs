@@ -55,11 +55,12 @@ const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
  * Returns a handle: `url`, `port`, `dataDir`, `log()`, `stop()`, `kill()`, `freeze()`, `thaw()`,
  * `start()`, `restart()`, `dispose()`.
  */
-export async function startServer({ demo = true, env = {} } = {}) {
+export async function startServer({ demo = true, env = {}, args = [], https = false } = {}) {
   const binary = serverBinary();
   const dataDir = mkdtempSync(join(tmpdir(), 'rollcall-e2e-'));
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  // `https`: the test passes TLS flags in `args` (e.g. `--tls auto`) and the server says https.
+  const url = `${https ? 'https' : 'http'}://127.0.0.1:${port}`;
   const childEnv = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env };
   if (demo) {
     const seeded = spawnSync(binary, ['demo', '--data-dir', dataDir], { env: childEnv, encoding: 'utf8' });
@@ -83,7 +84,7 @@ export async function startServer({ demo = true, env = {} } = {}) {
     /** Starts the server (again) on the same port and data; resolves once it says it listens. */
     async start() {
       if (child) return handle;
-      const process_ = spawn(binary, ['serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+      const process_ = spawn(binary, ['serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args], {
         env: childEnv,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

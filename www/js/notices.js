@@ -10,11 +10,12 @@ import { registerHash } from './today.js';
 const STORAGE_WARNING_SEEN = 'rollcall.storage-warning-seen';
 
 export function createNotices(app, element) {
+  const insecure = h('div', { class: 'notice notice-warning', role: 'status', id: 'insecure-origin', hidden: true });
   const storage = h('div', { class: 'notice notice-warning', role: 'status', hidden: true });
   const update = h('div', { class: 'notice notice-info', role: 'status', hidden: true });
   const errorBox = h('div', { class: 'notice notice-error', role: 'alert', hidden: true });
   const rejected = h('section', { class: 'notice notice-rejected', 'aria-labelledby': 'rejected-title', hidden: true });
-  replaceChildren(element, rejected, errorBox, update, storage);
+  replaceChildren(element, insecure, rejected, errorBox, update, storage);
 
   let client = null;
   let shownRejected = -1;
@@ -176,6 +177,26 @@ export function createNotices(app, element) {
         }),
       );
       storage.hidden = false;
+    },
+    /**
+     * The page is not a secure context (plain HTTP on a LAN address): the browser gives it no
+     * service worker, so the app cannot open without the network. Stays up: only IT can fix it.
+     */
+    notSecure() {
+      replaceChildren(
+        insecure,
+        h(
+          'p',
+          {},
+          h('strong', { text: 'Rollcall will not open on this tablet without the network. ' }),
+          'The school’s server is reached over plain HTTP, so the browser does not keep the app for offline use. ' +
+            'Marks you take are still saved on this tablet and sent when the network is back. ' +
+            'Ask IT to set up HTTPS: ',
+          h('a', { href: '/trust', text: 'how to set up HTTPS' }),
+          '.',
+        ),
+      );
+      insecure.hidden = false;
     },
     /** A new version is downloaded and complete; `apply()` switches to it. */
     updateReady(apply) {

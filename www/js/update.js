@@ -24,6 +24,11 @@ function ask(worker, message) {
  * IndexedDB either way).
  */
 export function startServiceWorker(notices, { beforeUpdate } = {}) {
+  // Browsers give service workers (and persistent storage) only to HTTPS and localhost.
+  if (!window.isSecureContext) {
+    notices.notSecure();
+    return;
+  }
   if (!('serviceWorker' in navigator)) return;
   const container = navigator.serviceWorker;
   const apply = async () => {
@@ -62,6 +67,8 @@ export function startServiceWorker(notices, { beforeUpdate } = {}) {
 
 /** Asks the browser not to evict Rollcall's storage; warns when it says no. */
 export async function requestPersistentStorage(notices) {
+  // Over plain HTTP there is no storage manager; the insecure-origin notice already says what to do.
+  if (!window.isSecureContext) return;
   const storage = navigator.storage;
   if (!storage?.persist) {
     notices.storageRefused();

@@ -47,6 +47,13 @@ const SYSTEM_TOOLS: &[SystemTool] = &[
         purpose: Purpose::Test,
     },
     SystemTool {
+        // The HTTPS tests trust Rollcall's local CA in a throwaway Chromium profile, as IT would
+        // on a tablet: through the browser's own certificate store (NSS).
+        program: "certutil",
+        package: "libnss3-tools",
+        purpose: Purpose::Test,
+    },
+    SystemTool {
         program: "node",
         package: "nodejs",
         // The build's wasm-opt and esbuild are node packages (xtask/package.json).
