@@ -22,6 +22,7 @@ pub mod state;
 pub mod sync;
 
 use crate::db::Db;
+use crate::db::backup::schedule::{BackupScheduler, Backups, LastBackup};
 use crate::integrity::UnreadableRows;
 use crate::security::sessions::SessionRevocations;
 use crate::security::throttle::{LoginThrottle, ThrottleClock};
@@ -48,6 +49,8 @@ pub enum LaunchError {
     SigningKey { dir: String, source: std::io::Error },
     #[error("cannot start the HTTP server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot start the scheduled backups: {0}")]
+    Backup(#[from] db::backup::BackupError),
 }
 
 /// Stops a running server gracefully: event streams end, in-flight requests (pushes
@@ -74,6 +77,7 @@ pub struct RunningServer {
     stop: StopHandle,
     writer: WriterThread,
     checkpointer: Option<db::Checkpointer>,
+    backups: Option<BackupScheduler>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -94,13 +98,18 @@ impl RunningServer {
         self.stop.events.clone()
     }
 
+    /// The scheduled backups (`None` unless `--backup-every` is set), e.g. to ask for one now.
+    pub fn backups(&self) -> Option<Backups> {
+        self.backups.as_ref().map(BackupScheduler::backups)
+    }
+
     /// Serves until stopped, then waits for the writer to finish its last commit.
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.writer.finish().await;
-        // The last checkpoint follows the last commit.
-        let checkpointer = self.checkpointer;
-        let _ = actix_web::rt::task::spawn_blocking(move || drop(checkpointer)).await;
+        // The last checkpoint follows the last commit; a backup in progress is finished.
+        let (checkpointer, backups) = (self.checkpointer, self.backups);
+        let _ = actix_web::rt::task::spawn_blocking(move || drop((checkpointer, backups))).await;
         tracing::info!("server stopped");
         result
     }
@@ -120,6 +129,9 @@ pub fn launch_with(
 ) -> Result<RunningServer, LaunchError> {
     settings.validate()?;
     let started = Instant::now();
+    if settings.backup_schedule().is_some() {
+        BackupScheduler::check(&settings.db_url())?;
+    }
     let db = Db::open(settings.db_url(), settings.db_pool_size)?;
     let keys = TokenKeys::from_settings(&settings).map_err(|source| LaunchError::SigningKey {
         dir: settings.storage.data_dir.display().to_string(),
@@ -137,6 +149,11 @@ pub fn launch_with(
         unreadable: unreadable.clone(),
     })?;
     let checkpointer = db::Checkpointer::start(&db).map_err(db::OpenError::from)?;
+    let last_backup = LastBackup::default();
+    let backups = settings
+        .backup_schedule()
+        .map(|schedule| BackupScheduler::start(db.url().clone(), schedule, last_backup.clone()))
+        .transpose()?;
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -162,6 +179,7 @@ pub fn launch_with(
         events: events.clone(),
         unreadable,
         sessions,
+        last_backup,
     });
     let server = api::serve(state, workers, shutdown_timeout, listener)?;
     let stop = StopHandle {
@@ -174,5 +192,6 @@ pub fn launch_with(
         stop,
         writer: writer_thread,
         checkpointer,
+        backups,
     })
 }

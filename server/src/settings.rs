@@ -28,6 +28,8 @@ pub const MAX_REFRESH_REUSE_GRACE: Duration = Duration::from_secs(5 * 60);
 /// The longest a server may believe a "still on" answer about a sign-in: for this long, a sign-in
 /// ended on another server sharing the database still works here.
 pub const MAX_SESSION_RECHECK: Duration = Duration::from_secs(60);
+/// The shortest interval between scheduled backups: each one copies the whole database.
+pub const MIN_BACKUP_EVERY: Duration = Duration::from_secs(60);
 
 /// A string that must never be printed (a password in a database URL, a signing key).
 #[derive(Clone, PartialEq, Eq)]
@@ -243,6 +245,36 @@ pub struct Settings {
         value_parser = SettingParser(seconds)
     )]
     pub login_max_delay: Duration,
+    // --- backups (docs/backup-and-upgrades.md) ---
+    /// How often the server backs up the database while serving, e.g. 24h or 6h (at least 1m);
+    /// off unless set
+    ///
+    /// A backup is made at start when the newest one in the backup folder is older than this.
+    /// On PostgreSQL it runs pg_dump, which must be on PATH.
+    #[arg(
+        long,
+        env = "ROLLCALL_BACKUP_EVERY",
+        value_name = "INTERVAL",
+        value_parser = SettingParser(interval)
+    )]
+    pub backup_every: Option<Duration>,
+    /// How many scheduled backups to keep; the oldest beyond this are deleted
+    #[arg(
+        long,
+        env = "ROLLCALL_BACKUP_KEEP",
+        value_name = "N",
+        default_value = "14",
+        value_parser = SettingParser(count::<u32>)
+    )]
+    pub backup_keep: u32,
+    /// Folder of the scheduled backups; unset, DATA_DIR/backups
+    #[arg(
+        long,
+        env = "ROLLCALL_BACKUP_DIR",
+        value_name = "DIR",
+        value_parser = SettingParser(path)
+    )]
+    pub backup_dir: Option<PathBuf>,
     /// On SIGTERM or Ctrl-C, seconds open requests may take to finish before their connections
     /// are closed; queued marks are saved either way
     #[arg(
@@ -346,6 +378,18 @@ impl Settings {
                 "must be 0 to 60 seconds",
             ));
         }
+        if let Some(every) = self.backup_every
+            && every < MIN_BACKUP_EVERY
+        {
+            return Err(error(
+                "backup_every",
+                humantime::format_duration(every).to_string(),
+                "must be at least 1m (one minute)",
+            ));
+        }
+        if self.backup_keep == 0 {
+            return Err(error("backup_keep", "0".to_owned(), "must be at least 1"));
+        }
         if self.group_commit_max_ops == 0 {
             return Err(error("group_commit_max_ops", "0".to_owned(), "must be at least 1"));
         }
@@ -355,6 +399,18 @@ impl Settings {
     /// The database URL as given, or the default SQLite file.
     pub fn db_url(&self) -> crate::db::DbUrl {
         self.storage.db_url()
+    }
+
+    /// The scheduled backups, when they are on.
+    pub fn backup_schedule(&self) -> Option<crate::db::backup::schedule::BackupSchedule> {
+        Some(crate::db::backup::schedule::BackupSchedule {
+            every: self.backup_every?,
+            keep: self.backup_keep,
+            folder: self
+                .backup_dir
+                .clone()
+                .unwrap_or_else(|| self.storage.data_dir.join("backups")),
+        })
     }
 }
 
@@ -448,6 +504,11 @@ fn seconds(value: &str) -> Result<Duration, &'static str> {
     whole_number(value).map(Duration::from_secs)
 }
 
+/// A length of time as people write it: 24h, 6h, 90m, 1d.
+fn interval(value: &str) -> Result<Duration, &'static str> {
+    humantime::parse_duration(value.trim()).map_err(|_| "expected a length of time such as 24h, 6h or 30m")
+}
+
 fn days(value: &str) -> Result<Duration, &'static str> {
     whole_number(value).map(|days| Duration::from_secs(days.saturating_mul(24 * 3600)))
 }
@@ -493,6 +554,8 @@ mod tests {
         assert_eq!(settings.login_address_window, Duration::from_secs(900));
         assert_eq!(settings.login_max_delay, Duration::from_secs(300));
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(30));
+        assert!(settings.backup_schedule().is_none(), "backups are off by default");
+        assert_eq!(settings.backup_keep, 14);
         assert_eq!(settings.log, "info");
         settings.validate().unwrap();
     }
@@ -639,6 +702,36 @@ mod tests {
         assert!(parse(&["--refresh-token-ttl-days", "0"]).is_err());
         assert!(parse(&["--group-commit-max-ops", "0"]).is_err());
         assert!(parse(&["--jwt-secret", "0123456789abcdef0123456789abcdef"]).is_ok());
+    }
+
+    #[test]
+    fn backup_settings() {
+        let settings = parse(&[
+            "--backup-every",
+            "6h",
+            "--backup-keep",
+            "3",
+            "--data-dir",
+            "/srv/rollcall",
+        ])
+        .unwrap();
+        let schedule = settings.backup_schedule().unwrap();
+        assert_eq!(schedule.every, Duration::from_secs(6 * 3600));
+        assert_eq!(schedule.keep, 3);
+        assert_eq!(schedule.folder, PathBuf::from("/srv/rollcall/backups"));
+        let settings = parse(&["--backup-every", "1d", "--backup-dir", "/mnt/usb"]).unwrap();
+        assert_eq!(settings.backup_schedule().unwrap().folder, PathBuf::from("/mnt/usb"));
+        let error = parse(&["--backup-every", "daily"]).unwrap_err();
+        assert!(
+            error.contains("--backup-every=\"daily\" is not valid: expected a length of time"),
+            "{error}"
+        );
+        let error = parse(&["--backup-every", "30s"]).unwrap_err();
+        assert!(
+            error.contains("ROLLCALL_BACKUP_EVERY=\"30s\" is not valid: must be at least 1m"),
+            "{error}"
+        );
+        assert!(parse(&["--backup-keep", "0"]).is_err());
     }
 
     /// README's configuration table, made from the table above.

@@ -2,6 +2,7 @@
 //! builds once and the areas below (`db`, `security`, `sync`) provide.
 
 use crate::db::Db;
+use crate::db::backup::schedule::LastBackup;
 use crate::integrity::UnreadableRows;
 use crate::security::sessions::SessionRevocations;
 use crate::security::throttle::LoginThrottle;
@@ -24,4 +25,7 @@ pub struct AppState {
     pub unreadable: UnreadableRows,
     /// Which sign-ins are known to be ended, so that their access tokens stop working at once.
     pub sessions: SessionRevocations,
+    /// When the last scheduled backup was made (for monitoring); `None` before the first or
+    /// when backups are off.
+    pub last_backup: LastBackup,
 }

@@ -175,7 +175,11 @@ fn every_wire_type_with_every_key_matches_its_schema() {
         ("ReopenLockRequest", json!({"reason": "a correction"})),
         (
             "Health",
-            json!({"status": "degraded", "unreadable_rows": [UnreadableRow::new("locks", id.to_string(), "bad date")]}),
+            json!({
+                "status": "degraded",
+                "unreadable_rows": [UnreadableRow::new("locks", id.to_string(), "bad date")],
+                "schema_version": "20261203000001",
+            }),
         ),
     ];
     // The nested types (Op, OpResult, Change, ErrorInfo, …) are checked through their parents.

@@ -15,7 +15,14 @@ backend_tests!(health_answers_when_the_database_does);
 async fn health_answers_when_the_database_does(server: &TestServer) {
     let reply = server.call("GET", "/healthz", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body, serde_json::json!({"status": "ok", "unreadable_rows": []}));
+    assert_eq!(
+        reply.body,
+        serde_json::json!({
+            "status": "ok",
+            "unreadable_rows": [],
+            "schema_version": rollcall_server::db::migrations::latest_known_version(),
+        })
+    );
 }
 
 fn www(path: &str) -> Vec<u8> {

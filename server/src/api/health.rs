@@ -1,11 +1,11 @@
-//! `GET /healthz`: for monitoring. The database answers, and which rows the server had to skip
-//! because it cannot read them (see `integrity`).
+//! `GET /healthz`: for monitoring. The database answers, its schema version, and which rows the
+//! server had to skip because it cannot read them (see `integrity`).
 
+use crate::db::migrations;
 use crate::error::AppError;
 use crate::integrity::UnreadableRow;
 use crate::state::AppState;
 use actix_web::web;
-use diesel::connection::SimpleConnection;
 use serde::Serialize;
 
 /// What `/healthz` answers. Changing it changes the API.
@@ -17,6 +17,11 @@ pub struct Health {
     status: &'static str,
     /// Database rows the server skipped because it cannot read them: repair or remove them.
     unreadable_rows: Vec<UnreadableRow>,
+    /// The database's schema version: the latest migration applied to it (see
+    /// docs/backup-and-upgrades.md). `rollcall --version` names the one this server brings a
+    /// database to.
+    #[schema(example = "20261203000001")]
+    schema_version: String,
 }
 
 /// `GET /healthz`
@@ -30,16 +35,18 @@ pub struct Health {
     )
 )]
 pub async fn get_health(state: web::Data<AppState>) -> Result<web::Json<Health>, AppError> {
-    state
+    let schema_version = state
         .db
         .run(|conn| {
-            conn.batch_execute("SELECT 1")
+            migrations::schema_version(conn)
                 .map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))
         })
-        .await?;
+        .await?
+        .unwrap_or_default();
     let unreadable_rows = state.unreadable.list();
     Ok(web::Json(Health {
         status: if unreadable_rows.is_empty() { "ok" } else { "degraded" },
         unreadable_rows,
+        schema_version,
     }))
 }

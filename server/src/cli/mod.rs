@@ -1,6 +1,7 @@
-//! The `rollcall` command line: `serve`, `user add`, `demo`, `config check`, and the optional
-//! configuration file they all read (`--config`).
+//! The `rollcall` command line: `serve`, `user add`, `demo`, `config check`, `backup`, `restore`,
+//! and the optional configuration file they all read (`--config`).
 
+mod backup;
 mod config;
 pub mod demo;
 mod serve;
@@ -57,6 +58,15 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Write a consistent backup of the database to FILE, while the server is serving. SQLite
+    /// copies the database; PostgreSQL runs pg_dump (custom format, restore it with pg_restore).
+    #[command(after_help = PRECEDENCE)]
+    Backup(backup::BackupArgs),
+    /// Put a SQLite backup back in place of the database, with the server stopped. The backup is
+    /// checked first (not damaged, a Rollcall database, not from a newer Rollcall); the database it
+    /// replaces is kept beside it as rollcall.db.before-restore-<time>.
+    #[command(after_help = PRECEDENCE)]
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +85,8 @@ pub fn main() -> ExitCode {
             serve::run(settings)
         }
         Command::Demo(args) => demo::run(args),
+        Command::Backup(args) => backup::run_backup(args),
+        Command::Restore(args) => backup::run_restore(args),
         Command::User {
             command: UserCommand::Add(args),
         } => user::add(args),
@@ -109,7 +121,13 @@ fn validate(settings: &Settings, file: Option<&ConfigFile>) -> Result<(), String
 /// Parses the command line with the configuration file's values as the defaults; `--help`,
 /// `--version` and usage errors exit here, as clap does.
 fn parse(args: Vec<OsString>) -> Result<(Cli, ArgMatches, Option<ConfigFile>), String> {
-    let mut command = Cli::command();
+    // `rollcall --version` also names the schema this binary brings a database to.
+    let version = format!(
+        "{} (database schema {})",
+        env!("CARGO_PKG_VERSION"),
+        crate::db::migrations::latest_known_version()
+    );
+    let mut command = Cli::command().version(version);
     let file = match config_path(&args) {
         Some(path) => Some(ConfigFile::read(&path, &Settings::command()).map_err(|e| e.to_string())?),
         None => None,

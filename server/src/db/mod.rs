@@ -1,16 +1,18 @@
 //! Database access on SQLite (the default, a file in the data directory) or PostgreSQL, picked by
-//! URL. Everything backend-specific lives here: connection settings, migrations, and how a write
-//! transaction starts.
+//! URL. Everything backend-specific lives here: connection settings, migrations, backups, and how
+//! a write transaction starts.
 //!
 //! Diesel is synchronous: every call runs on a blocking thread ([`Db::run`]) or on the push
 //! writer's own thread, never on an async worker.
 
 pub mod authz;
+pub mod backup;
 mod checkpointer;
 pub mod feed;
+pub mod in_use;
 pub mod locks;
 pub mod marks;
-mod migrations;
+pub mod migrations;
 pub mod roster;
 pub mod schema;
 pub mod users;
@@ -207,6 +209,8 @@ pub type PooledConnection = r2d2::PooledConnection<DbManager>;
 pub struct Db {
     url: DbUrl,
     pool: r2d2::Pool<DbManager>,
+    /// SQLite: held while any clone lives, so that `rollcall restore` refuses to swap the file.
+    _in_use: Option<std::sync::Arc<in_use::InUseLock>>,
 }
 
 impl fmt::Debug for Db {
@@ -226,6 +230,21 @@ pub enum OpenError {
     Wal(diesel::result::Error),
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(String),
+    #[error(
+        "{database} has database schema {schema}, newer than this rollcall {version} knows \
+         (it knows up to {known}): a newer Rollcall upgraded it. Nothing was changed. Run that newer \
+         Rollcall again, or restore a backup taken before the upgrade (docs/backup-and-upgrades.md)",
+        version = env!("CARGO_PKG_VERSION")
+    )]
+    NewerSchema {
+        database: String,
+        schema: String,
+        known: String,
+    },
+    #[error("cannot check or upgrade the database schema: {0}")]
+    Schema(#[from] diesel::result::Error),
+    #[error("{0}")]
+    InUse(#[from] in_use::InUseError),
     #[error("cannot build the connection pool: {0}")]
     Pool(#[from] r2d2::PoolError),
 }
@@ -233,22 +252,30 @@ pub enum OpenError {
 impl Db {
     /// Opens the database, brings its schema up to date and builds the pool.
     pub fn open(url: DbUrl, pool_size: u32) -> Result<Db, OpenError> {
-        if let DbUrl::Sqlite(path) = &url
-            && let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
+        let in_use = match &url {
+            DbUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
+                        path: dir.to_owned(),
+                        source,
+                    })?;
+                }
+                Some(std::sync::Arc::new(in_use::InUseLock::shared(path)?))
+            }
+            DbUrl::Postgres(_) => None,
+        };
         let mut conn = url.connect()?;
-        migrations::migrate(&mut conn)?;
+        migrations::migrate(&mut conn, &url.describe())?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(DbManager { url: url.clone() })?;
-        Ok(Db { url, pool })
+        Ok(Db {
+            url,
+            pool,
+            _in_use: in_use,
+        })
     }
 
     /// Where the database is.

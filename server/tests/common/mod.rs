@@ -9,6 +9,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use rollcall_server::db::backup::schedule::Backups;
 use rollcall_server::db::{DbConnection, DbUrl};
 use rollcall_server::security::throttle::{ManualClock, ThrottleClock};
 use rollcall_server::settings::{Secret, Settings, Storage};
@@ -48,6 +49,32 @@ macro_rules! backend_tests {
     };
 }
 
+/// For tests that start their own server (or none): generates, for each named
+/// `async fn NAME(backend: Backend)`, a test `sqlite::NAME` and a test `postgres::NAME`. A
+/// PostgreSQL variant skips itself when [`TestDatabase::new`] or [`TestServer::start_with`] says
+/// `ROLLCALL_TEST_PG` is not set.
+#[macro_export]
+macro_rules! per_backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
 pub const PASSWORD: &str = "rollcall-demo";
 /// One signing key for every instance of a test, so a token from one server works on another
 /// (and a test can sign a token the way a thief with the key would).
@@ -73,13 +100,15 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// The server's event hub, to see how many event streams it holds open.
     pub events: rollcall_server::sync::notices::EventHub,
+    /// Its scheduled backups, when a test turned them on (`--backup-every`).
+    pub backups: Option<Backups>,
     /// The clock of the server's login throttle: it stands still until a test moves it, so a
     /// test sees a login wait end without waiting it out.
     pub throttle_clock: ManualClock,
     /// Stops the server, and its thread; taken by the first [`TestServer::stop`].
     running: Mutex<Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>>,
-    /// The database to drop afterwards (PostgreSQL only): (admin URL, name).
-    pg_database: Option<(String, String)>,
+    /// The database to drop afterwards (PostgreSQL only), once the server has stopped.
+    pg_database: Option<PgDatabase>,
 }
 
 static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -87,53 +116,37 @@ static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
 impl TestServer {
     /// A server on a temporary SQLite file, seeded with the demo school and a second school.
     pub async fn start(backend: Backend) -> TestServer {
-        match backend {
-            Backend::Sqlite => {
-                let data_dir = tempfile::tempdir().expect("temp dir");
-                let db_url = format!("sqlite://{}", data_dir.path().join("rollcall.db").display());
-                TestServer::boot(backend, data_dir, db_url, None, true, |_| {}).await
-            }
-            Backend::Postgres => TestServer::start_postgres().await.expect("ROLLCALL_TEST_PG is not set"),
-        }
+        TestServer::start_with(backend, |_| {})
+            .await
+            .expect("ROLLCALL_TEST_PG is not set")
     }
 
     /// A server on a fresh PostgreSQL database, or `None` when `ROLLCALL_TEST_PG` is not set.
     /// An unreachable PostgreSQL fails the test.
     pub async fn start_postgres() -> Option<TestServer> {
-        let Ok(admin_url) = std::env::var("ROLLCALL_TEST_PG") else {
-            // Written to the stream itself, not with eprintln!: the test harness swallows what a
-            // passing test prints, and a skip must not look like a pass.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: {}: ROLLCALL_TEST_PG is not set, so this PostgreSQL run did not happen",
-                std::thread::current().name().unwrap_or("a PostgreSQL test")
-            );
-            return None;
-        };
-        let name = format!(
-            "rollcall_test_{}_{}_{}",
-            std::process::id(),
-            DATABASE_COUNTER.fetch_add(1, Ordering::SeqCst),
-            rand_suffix()
-        );
-        let mut admin = diesel::PgConnection::establish(&admin_url)
-            .unwrap_or_else(|e| panic!("ROLLCALL_TEST_PG={admin_url} cannot be reached: {e}"));
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
-        let db_url = database_url(&admin_url, &name);
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        Some(
-            TestServer::boot(
-                Backend::Postgres,
-                data_dir,
-                db_url,
-                Some((admin_url, name)),
-                true,
-                |_| {},
-            )
-            .await,
-        )
+        TestServer::start_with(Backend::Postgres, |_| {}).await
+    }
+
+    /// [`TestServer::start`] with some settings changed from the tests' defaults; `None` for
+    /// PostgreSQL when `ROLLCALL_TEST_PG` is not set.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<TestServer> {
+        let database = TestDatabase::new(backend)?;
+        Some(TestServer::boot_on(database, true, configure).await)
+    }
+
+    /// A server on a database a test has prepared (nothing is seeded).
+    pub async fn serve(database: TestDatabase) -> TestServer {
+        TestServer::boot_on(database, false, |_| {}).await
+    }
+
+    async fn boot_on(database: TestDatabase, seed: bool, configure: impl FnOnce(&mut Settings)) -> TestServer {
+        let TestDatabase {
+            backend,
+            url,
+            dir,
+            pg_database,
+        } = database;
+        TestServer::boot(backend, dir, url, pg_database, seed, configure).await
     }
 
     /// Another server on the same database (a district runs several behind a proxy).
@@ -151,7 +164,7 @@ impl TestServer {
         backend: Backend,
         data_dir: tempfile::TempDir,
         db_url: String,
-        pg_database: Option<(String, String)>,
+        pg_database: Option<PgDatabase>,
         seed: bool,
         configure: impl FnOnce(&mut Settings),
     ) -> TestServer {
@@ -177,7 +190,8 @@ impl TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, started) = std::sync::mpsc::channel::<Result<rollcall_server::sync::notices::EventHub, String>>();
+        type Started = (rollcall_server::sync::notices::EventHub, Option<Backups>);
+        let (ready, started) = std::sync::mpsc::channel::<Result<Started, String>>();
         let throttle_clock = ManualClock::new();
         let server_throttle_clock = ThrottleClock::Manual(throttle_clock.clone());
         let thread = std::thread::spawn(move || {
@@ -189,7 +203,7 @@ impl TestServer {
                         return;
                     }
                 };
-                let _ = ready.send(Ok(server.events()));
+                let _ = ready.send(Ok((server.events(), server.backups())));
                 let handle = server.stop_handle();
                 actix_web::rt::spawn(async move {
                     let _ = stopped.await;
@@ -198,7 +212,7 @@ impl TestServer {
                 let _ = server.wait().await;
             });
         });
-        let events = started
+        let (events, backups) = started
             .recv_timeout(Duration::from_secs(60))
             .expect("the server did not start")
             .unwrap_or_else(|e| panic!("the server did not start: {e}"));
@@ -216,6 +230,7 @@ impl TestServer {
                 .build()
                 .expect("http client"),
             events,
+            backups,
             throttle_clock,
             running: Mutex::new(Some((stop, thread))),
             pg_database,
@@ -396,12 +411,106 @@ impl Drop for TestServer {
                 panic!("{hung}");
             }
         }
-        if let Some((admin_url, name)) = self.pg_database.take()
-            && let Ok(mut admin) = diesel::PgConnection::establish(&admin_url)
-        {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        // The PostgreSQL database is dropped with the field, after this.
+    }
+}
+
+/// An empty database of its own for a test (a temporary SQLite file, or a fresh PostgreSQL
+/// database dropped afterwards), with a data directory; nothing is created in it.
+pub struct TestDatabase {
+    pub backend: Backend,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pg_database: Option<PgDatabase>,
+}
+
+impl TestDatabase {
+    /// `None` for PostgreSQL when `ROLLCALL_TEST_PG` is not set (said on stderr); an unreachable
+    /// PostgreSQL fails the test.
+    pub fn new(backend: Backend) -> Option<TestDatabase> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Some(TestDatabase {
+                backend,
+                url: format!("sqlite://{}", dir.path().join("rollcall.db").display()),
+                dir,
+                pg_database: None,
+            }),
+            Backend::Postgres => {
+                let pg_database = PgDatabase::create()?;
+                Some(TestDatabase {
+                    backend,
+                    url: database_url(&pg_database.admin_url, &pg_database.name),
+                    dir,
+                    pg_database: Some(pg_database),
+                })
+            }
         }
     }
+
+    pub fn db_url(&self) -> DbUrl {
+        DbUrl::parse(Some(&self.url), self.dir.path())
+    }
+
+    /// A direct connection.
+    pub fn connect(&self) -> DbConnection {
+        self.db_url().connect().expect("connect to the test database")
+    }
+}
+
+/// A fresh database on `ROLLCALL_TEST_PG`, dropped when this is.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// `None` when `ROLLCALL_TEST_PG` is not set.
+    fn create() -> Option<PgDatabase> {
+        let Ok(admin_url) = std::env::var("ROLLCALL_TEST_PG") else {
+            // Written to the stream itself, not with eprintln!: the test harness swallows what a
+            // passing test prints, and a skip must not look like a pass.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {}: ROLLCALL_TEST_PG is not set, so this PostgreSQL run did not happen",
+                std::thread::current().name().unwrap_or("a PostgreSQL test")
+            );
+            return None;
+        };
+        let name = format!(
+            "rollcall_test_{}_{}_{}",
+            std::process::id(),
+            DATABASE_COUNTER.fetch_add(1, Ordering::SeqCst),
+            rand_suffix()
+        );
+        let mut admin = diesel::PgConnection::establish(&admin_url)
+            .unwrap_or_else(|e| panic!("ROLLCALL_TEST_PG={admin_url} cannot be reached: {e}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+        Some(PgDatabase { admin_url, name })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// The real `rollcall` binary with these arguments, and no `ROLLCALL_*` variable of the test's
+/// environment.
+pub fn rollcall(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("ROLLCALL_") {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 fn rand_suffix() -> u32 {
