@@ -246,8 +246,8 @@ pub struct Settings {
     )]
     pub login_max_delay: Duration,
     // --- backups (docs/backup-and-upgrades.md) ---
-    /// How often the server backs up the database while serving, e.g. 24h or 6h (at least 1m);
-    /// off unless set
+    /// How often the server backs up the database while serving, e.g. 24h or 6h (at least 1m),
+    /// or off
     ///
     /// A backup is made at start when the newest one in the backup folder is older than this.
     /// On PostgreSQL it runs pg_dump, which must be on PATH.
@@ -255,9 +255,11 @@ pub struct Settings {
         long,
         env = "ROLLCALL_BACKUP_EVERY",
         value_name = "INTERVAL",
-        value_parser = SettingParser(interval)
+        default_value = "off",
+        value_parser = SettingParser(interval_or_off)
     )]
-    pub backup_every: Option<Duration>,
+    // Spelled out so that clap takes `off` as a value (parsed to None), not as a missing flag.
+    pub backup_every: ::std::option::Option<Duration>,
     /// How many scheduled backups to keep; the oldest beyond this are deleted
     #[arg(
         long,
@@ -272,9 +274,12 @@ pub struct Settings {
         long,
         env = "ROLLCALL_BACKUP_DIR",
         value_name = "DIR",
-        value_parser = SettingParser(path)
+        default_value = "",
+        hide_default_value = true,
+        value_parser = SettingParser(optional_path)
     )]
-    pub backup_dir: Option<PathBuf>,
+    // Spelled out so that clap takes the empty default as a value (parsed to None).
+    pub backup_dir: ::std::option::Option<PathBuf>,
     /// On SIGTERM or Ctrl-C, seconds open requests may take to finish before their connections
     /// are closed; queued marks are saved either way
     #[arg(
@@ -504,9 +509,19 @@ fn seconds(value: &str) -> Result<Duration, &'static str> {
     whole_number(value).map(Duration::from_secs)
 }
 
-/// A length of time as people write it: 24h, 6h, 90m, 1d.
-fn interval(value: &str) -> Result<Duration, &'static str> {
-    humantime::parse_duration(value.trim()).map_err(|_| "expected a length of time such as 24h, 6h or 30m")
+/// A length of time as people write it (24h, 6h, 90m, 1d), or `off`.
+fn interval_or_off(value: &str) -> Result<Option<Duration>, &'static str> {
+    match value.trim() {
+        "off" => Ok(None),
+        value => humantime::parse_duration(value)
+            .map(Some)
+            .map_err(|_| "expected a length of time such as 24h, 6h or 30m, or off"),
+    }
+}
+
+/// A path, or nothing (the empty text) for the default.
+fn optional_path(value: &str) -> Result<Option<PathBuf>, &'static str> {
+    Ok(Some(value).filter(|value| !value.is_empty()).map(PathBuf::from))
 }
 
 fn days(value: &str) -> Result<Duration, &'static str> {
@@ -732,6 +747,7 @@ mod tests {
             "{error}"
         );
         assert!(parse(&["--backup-keep", "0"]).is_err());
+        assert!(parse(&["--backup-every", "off"]).unwrap().backup_schedule().is_none());
     }
 
     /// README's configuration table, made from the table above.
