@@ -23,7 +23,10 @@ fn assert_only_real_settings(text: &str, file: &str) {
     for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
         if word.starts_with("ROLLCALL_") {
             seen += 1;
-            assert!(known.iter().any(|name| name == word), "{file} sets {word}, which is not a setting");
+            assert!(
+                known.iter().any(|name| name == word),
+                "{file} sets {word}, which is not a setting"
+            );
         }
     }
     assert!(seen > 0, "{file} sets no setting at all");
@@ -52,12 +55,23 @@ fn the_systemd_unit_is_valid_and_writes_only_the_data_directory() {
     assert!(version.status.success());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rollcall.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/rollcall", env!("CARGO_BIN_EXE_rollcall"))).unwrap();
-    let output = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/rollcall", env!("CARGO_BIN_EXE_rollcall")),
+    )
+    .unwrap();
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&output.stderr);
     // Outside a booted systemd (CI containers) verify may also complain about the machine; only
     // complaints about the unit itself count.
-    let about_unit: Vec<&str> = said.lines().filter(|line| line.starts_with("rollcall.service")).collect();
+    let about_unit: Vec<&str> = said
+        .lines()
+        .filter(|line| line.starts_with("rollcall.service"))
+        .collect();
     assert!(about_unit.is_empty(), "systemd-analyze verify:\n{said}");
 }
 
@@ -65,5 +79,8 @@ fn the_systemd_unit_is_valid_and_writes_only_the_data_directory() {
 fn the_container_image_sets_real_settings() {
     let dockerfile = packaging_file("Dockerfile");
     assert_only_real_settings(&dockerfile, "Dockerfile");
-    assert!(dockerfile.contains("USER rollcall"), "the container does not run as root");
+    assert!(
+        dockerfile.contains("USER rollcall"),
+        "the container does not run as root"
+    );
 }

@@ -54,6 +54,12 @@ const SYSTEM_TOOLS: &[SystemTool] = &[
         purpose: Purpose::Test,
     },
     SystemTool {
+        // The backup tests on PostgreSQL (ROLLCALL_TEST_PG) take a real `pg_dump`.
+        program: "pg_dump",
+        package: "postgresql-client",
+        purpose: Purpose::Test,
+    },
+    SystemTool {
         program: "node",
         package: "nodejs",
         // The build's wasm-opt and esbuild are node packages (xtask/package.json).
