@@ -5,6 +5,7 @@ use crate::db::Db;
 use crate::integrity::UnreadableRows;
 use crate::security::sessions::SessionRevocations;
 use crate::security::throttle::LoginThrottle;
+use crate::security::tls::ServerTls;
 use crate::security::tokens::TokenKeys;
 use crate::settings::Settings;
 use crate::sync::clock::ServerClock;
@@ -24,4 +25,15 @@ pub struct AppState {
     pub unreadable: UnreadableRows,
     /// Which sign-ins are known to be ended, so that their access tokens stop working at once.
     pub sessions: SessionRevocations,
+    /// How the server speaks HTTPS; `None` for plain HTTP.
+    pub https: Option<Https>,
+}
+
+/// The HTTPS side of the server (docs/tls.md).
+#[derive(Debug)]
+pub struct Https {
+    /// The certificate served, and the local authority that signed it, if it is ours.
+    pub tls: std::sync::Arc<ServerTls>,
+    /// The port of the HTTPS listener, where the plain-HTTP port sends browsers.
+    pub port: u16,
 }

@@ -684,4 +684,3 @@ mod openapi_schemas {
             .build()
     }
 }
-
