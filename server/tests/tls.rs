@@ -510,6 +510,25 @@ async fn a_school_certificate_is_reloaded_when_its_files_change_and_a_bad_one_is
     wait_until_served(&http, &url, &third).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_server_says_so_on_its_trust_page_and_sends_no_hsts() {
+    let server = TestServer::start(common::Backend::Sqlite).await;
+    let page = server.http.get(server.url("/trust")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers().get(STRICT_TRANSPORT_SECURITY).is_none());
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("speaks plain HTTP") && page.contains("--tls auto"),
+        "{page}"
+    );
+    let download = server.http.get(server.url("/rollcall-ca.crt")).send().await.unwrap();
+    assert_eq!(download.status(), StatusCode::NOT_FOUND);
+    // Everything else is as it always was: no redirect, no HSTS.
+    let health = server.http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(health.headers().get(STRICT_TRANSPORT_SECURITY).is_none());
+}
+
 /// Runs `rollcall serve` that must refuse to start; returns what it said.
 fn refusal(data_dir: &Path, args: &[&str]) -> String {
     let output = rollcall(data_dir).arg("serve").args(args).output().unwrap();

@@ -19,8 +19,8 @@ pub const TRUST_PAGE: &str = "/trust";
 pub const CA_CERTIFICATE: &str = "/rollcall-ca.crt";
 /// The same certificate as PEM text, for management consoles and `curl --cacert`.
 pub const CA_CERTIFICATE_PEM: &str = "/rollcall-ca.pem";
-/// All that the plain-HTTP port serves while HTTPS is on: the page, its stylesheet and the
-/// certificate. A tablet needs them before it trusts the authority, so before HTTPS works.
+/// All that the plain-HTTP port serves (to `GET`) while HTTPS is on: the page, its stylesheet
+/// and the certificate. A tablet needs them before it trusts the authority, so before HTTPS works.
 const PLAIN_HTTP_PATHS: [&str; 4] = [TRUST_PAGE, CA_CERTIFICATE, CA_CERTIFICATE_PEM, "/app.css"];
 /// HSTS: a year of HTTPS only, once a browser has had one answer over a connection it trusts.
 /// Without `includeSubDomains`: other machines under the school's domain are none of ours.
@@ -55,7 +55,7 @@ pub async fn https_gate(
         );
         return Ok(response.map_into_left_body());
     }
-    let plain = matches!(*req.method(), Method::GET | Method::HEAD) && PLAIN_HTTP_PATHS.contains(&req.path());
+    let plain = req.method() == Method::GET && PLAIN_HTTP_PATHS.contains(&req.path());
     if plain {
         return Ok(next.call(req).await?.map_into_left_body());
     }

@@ -339,7 +339,9 @@ fn write_file(path: &Path, bytes: &[u8], secrecy: Secrecy) -> Result<(), TlsErro
             path.display()
         ))
     };
-    let temporary = path.with_extension("new");
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = PathBuf::from(temporary);
     let _ = std::fs::remove_file(&temporary);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -142,7 +142,7 @@ impl ResolvesServerCert for LiveCert {
 #[derive(Debug)]
 enum Source {
     /// `--tls auto`: `hosts` as configured (empty: this box's names, looked up at each check).
-    Local { ca: LocalCa, hosts: Vec<String> },
+    Local { ca: Box<LocalCa>, hosts: Vec<String> },
     /// `--tls-cert`/`--tls-key`.
     School(SchoolFiles),
 }
@@ -185,7 +185,7 @@ impl ServerTls {
                     log_reissue(&info, &reason);
                 }
                 let source = Source::Local {
-                    ca,
+                    ca: Box::new(ca),
                     hosts: settings.tls_hosts.clone(),
                 };
                 (source, (key, info))
