@@ -7,7 +7,10 @@
 //!
 //! Knobs (environment): ROLLCALL_LOAD_CLIENTS (32), ROLLCALL_LOAD_BATCH (30),
 //! ROLLCALL_LOAD_SECS (10), ROLLCALL_LOAD_DB (a postgres:// URL to measure PostgreSQL instead),
-//! ROLLCALL_LOAD_SERVER_LOG (the server's log filter, e.g. `rollcall_server::sync::writer=debug`).
+//! ROLLCALL_LOAD_SERVER_LOG (the server's log filter, e.g. `rollcall_server::sync::writer=debug`),
+//! ROLLCALL_LOAD_TLS (`off`, the default: plain HTTP; `on`: HTTPS with `--tls auto`, the clients
+//! trusting only the generated authority; `both`: plain HTTP, then HTTPS, each against a fresh
+//! server, and what HTTPS costs, from the same run).
 
 use chrono::{Duration as Days, NaiveDate, Utc};
 use rollcall_shared::protocol::{LoginRequest, LoginResponse, Outcome, PushRequest, PushResponse, Roster};
@@ -33,7 +36,7 @@ impl Drop for Server {
     }
 }
 
-fn start_server(data_dir: &std::path::Path, db: Option<&str>) -> Server {
+fn start_server(data_dir: &std::path::Path, db: Option<&str>, tls: bool) -> Server {
     let binary = env!("CARGO_BIN_EXE_rollcall");
     let mut demo = Command::new(binary);
     demo.arg("demo").arg("--data-dir").arg(data_dir);
@@ -56,6 +59,9 @@ fn start_server(data_dir: &std::path::Path, db: Option<&str>) -> Server {
         .stdout(Stdio::piped());
     if let Some(db) = db {
         serve.arg("--db").arg(db);
+    }
+    if tls {
+        serve.args(["--tls", "auto", "--tls-hosts", "127.0.0.1"]);
     }
     let mut child = serve.spawn().expect("start rollcall serve");
     let stdout = child.stdout.take().expect("server stdout");
@@ -228,14 +234,72 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The figures of one measured run.
+struct Measured {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    failures: u64,
+}
+
+/// The load's shape, from the environment.
+struct Load {
+    clients: usize,
+    batch: usize,
+    secs: u64,
+    db: Option<String>,
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; this harness takes no arguments.
-    let clients = env_number("ROLLCALL_LOAD_CLIENTS", 32) as usize;
-    let batch = env_number("ROLLCALL_LOAD_BATCH", 30) as usize;
-    let secs = env_number("ROLLCALL_LOAD_SECS", 10);
-    let db = std::env::var("ROLLCALL_LOAD_DB").ok();
+    let load = Load {
+        clients: env_number("ROLLCALL_LOAD_CLIENTS", 32) as usize,
+        batch: env_number("ROLLCALL_LOAD_BATCH", 30) as usize,
+        secs: env_number("ROLLCALL_LOAD_SECS", 10),
+        db: std::env::var("ROLLCALL_LOAD_DB").ok(),
+    };
+    let schemes: &[bool] = match std::env::var("ROLLCALL_LOAD_TLS").as_deref() {
+        Ok("on") => &[true],
+        Ok("both") => &[false, true],
+        Ok("off") | Err(_) => &[false],
+        Ok(other) => panic!("ROLLCALL_LOAD_TLS={other:?}: expected off, on or both"),
+    };
+    let runs: Vec<(bool, Measured)> = schemes.iter().map(|&tls| (tls, measure(&load, tls))).collect();
+    if let [(false, plain), (true, https)] = runs.as_slice() {
+        println!(
+            "HTTPS / HTTP:  marks/s {:.2} ({:.0} / {:.0}), p50 {:.1} / {:.1} ms, p99 {:.1} / {:.1} ms",
+            https.rate / plain.rate,
+            https.rate,
+            plain.rate,
+            https.p50_ms,
+            plain.p50_ms,
+            https.p99_ms,
+            plain.p99_ms
+        );
+    }
+    if runs.iter().any(|(_, run)| run.failures > 0) {
+        eprintln!("some marks were not applied: see the errors above");
+        std::process::exit(1);
+    }
+}
+
+/// Starts a fresh server (HTTPS with `--tls auto` when `tls`), runs the load against it and
+/// prints what it measured.
+fn measure(load: &Load, tls: bool) -> Measured {
+    let Load {
+        clients,
+        batch,
+        secs,
+        ref db,
+    } = *load;
+    let db = db.clone();
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let server = start_server(data_dir.path(), db.as_deref());
+    let server = start_server(data_dir.path(), db.as_deref(), tls);
+    // A tablet that trusted the server's own authority from /trust, and nothing else.
+    let authority = tls.then(|| {
+        let pem = std::fs::read(data_dir.path().join("tls").join("ca.crt")).expect("the generated authority");
+        reqwest::Certificate::from_pem(&pem).expect("the authority's certificate")
+    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -243,10 +307,11 @@ fn main() {
     let url = server.url.clone();
     let server_pid = server.child.id();
     let results = runtime.block_on(async move {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(clients)
-            .build()
-            .expect("http client");
+        let mut http = reqwest::Client::builder().pool_max_idle_per_host(clients);
+        if let Some(authority) = authority {
+            http = http.tls_built_in_root_certs(false).add_root_certificate(authority);
+        }
+        let http = http.build().expect("http client");
         let teachers = ["teacher1", "teacher2", "teacher3", "teacher4"];
         let per_teacher = clients.div_ceil(teachers.len()) as u64;
         let mut sessions = Vec::new();
@@ -292,8 +357,9 @@ fn main() {
             ));
         }
         println!(
-            "load: {clients} clients x {batch} marks per push for {secs} s against {url} ({})",
-            if db.is_some() { "PostgreSQL" } else { "SQLite" }
+            "load: {clients} clients x {batch} marks per push for {secs} s against {url} ({}, {})",
+            if db.is_some() { "PostgreSQL" } else { "SQLite" },
+            if tls { "HTTPS" } else { "HTTP" }
         );
         let cpu_before = cpu_seconds(server_pid);
         let started = Instant::now();
@@ -350,8 +416,10 @@ fn main() {
         None => println!("server peak RSS: unavailable (no /proc)"),
     }
     drop(server);
-    if failures > 0 {
-        eprintln!("some marks were not applied: see the errors above");
-        std::process::exit(1);
+    Measured {
+        rate,
+        p50_ms: percentile(&latencies, 50.0) as f64 / 1000.0,
+        p99_ms: percentile(&latencies, 99.0) as f64 / 1000.0,
+        failures,
     }
 }

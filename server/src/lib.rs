@@ -26,15 +26,16 @@ use crate::db::backup::schedule::{BackupScheduler, Backups, LastBackup};
 use crate::integrity::UnreadableRows;
 use crate::security::sessions::SessionRevocations;
 use crate::security::throttle::{LoginThrottle, ThrottleClock};
+use crate::security::tls::{ServerTls, TlsError};
 use crate::security::tokens::TokenKeys;
 use crate::settings::Settings;
-use crate::state::AppState;
+use crate::state::{AppState, Https};
 use crate::sync::clock::ServerClock;
 use crate::sync::notices::EventHub;
 use crate::sync::writer::{PushWriter, WriterContext, WriterThread};
 use actix_web::dev::ServerHandle;
 use actix_web::web;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,6 +48,10 @@ pub enum LaunchError {
     Database(#[from] db::OpenError),
     #[error("cannot read or create the token signing key in {dir}: {source}")]
     SigningKey { dir: String, source: std::io::Error },
+    #[error("cannot set up HTTPS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("{0}")]
+    Listen(String),
     #[error("cannot start the HTTP server: {0}")]
     Io(#[from] std::io::Error),
     #[error("cannot start the scheduled backups: {0}")]
@@ -69,10 +74,33 @@ impl StopHandle {
     }
 }
 
+/// Why a port could not be had, and what to do: `flag` is the setting that named it.
+pub fn listen_error(flag: &str, addr: SocketAddr, error: &std::io::Error) -> String {
+    let hint = match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            format!("another program uses that port; stop it or pick another port with {flag}")
+        }
+        std::io::ErrorKind::PermissionDenied => format!(
+            "ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (systemd: \
+             AmbientCapabilities=CAP_NET_BIND_SERVICE); or pick a port above 1024 with {flag}"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => {
+            format!("this machine has no such address; give one of its own (or 0.0.0.0) with {flag}")
+        }
+        _ => format!("pick another address with {flag}"),
+    };
+    format!("cannot listen on {addr}: {error}; {hint}")
+}
+
 /// A started server.
 pub struct RunningServer {
     /// Where it listens (useful with port 0).
     pub addr: SocketAddr,
+    /// Where the plain-HTTP port of an HTTPS server listens (`--http-bind`), if it has one.
+    pub http_addr: Option<SocketAddr>,
+    tls: Option<Arc<ServerTls>>,
+    /// Renews or reloads the certificate while the server serves.
+    tls_keeper: Option<actix_web::rt::task::JoinHandle<()>>,
     server: actix_web::dev::Server,
     stop: StopHandle,
     writer: WriterThread,
@@ -103,9 +131,50 @@ impl RunningServer {
         self.backups.as_ref().map(BackupScheduler::backups)
     }
 
+    /// The certificate of an HTTPS server, e.g. to renew it now.
+    pub fn tls(&self) -> Option<Arc<ServerTls>> {
+        self.tls.clone()
+    }
+
+    /// The address to open: `http://ADDR/`, or with HTTPS `https://NAME:PORT/` by a name the
+    /// certificate carries (the address listened on, if it is one of them).
+    pub fn url(&self) -> String {
+        match &self.tls {
+            None => format!("http://{}/", self.addr),
+            Some(tls) => format!("https://{}/", self.reachable_as(tls, self.addr)),
+        }
+    }
+
+    /// The page tablets trust the certificate from: on the plain-HTTP port if there is one.
+    pub fn trust_url(&self) -> Option<String> {
+        let tls = self.tls.as_ref()?;
+        Some(match self.http_addr {
+            Some(http_addr) => format!("http://{}/trust", self.reachable_as(tls, http_addr)),
+            None => format!("{}trust", self.url()),
+        })
+    }
+
+    /// `NAME:PORT` for `addr`, with NAME one the certificate carries where possible.
+    fn reachable_as(&self, tls: &ServerTls, addr: SocketAddr) -> String {
+        let names = tls.current().names;
+        let listened = self.addr.ip();
+        let host = if !listened.is_unspecified() && names.contains(&listened.to_string()) {
+            listened.to_string()
+        } else {
+            names.into_iter().next().unwrap_or_else(|| listened.to_string())
+        };
+        match host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(_)) => format!("[{host}]:{}", addr.port()),
+            _ => format!("{host}:{}", addr.port()),
+        }
+    }
+
     /// Serves until stopped, then waits for the writer to finish its last commit.
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(keeper) = self.tls_keeper {
+            keeper.abort();
+        }
         self.writer.finish().await;
         // The last checkpoint follows the last commit; a backup in progress is finished.
         let (checkpointer, backups) = (self.checkpointer, self.backups);
@@ -129,6 +198,16 @@ pub fn launch_with(
 ) -> Result<RunningServer, LaunchError> {
     settings.validate()?;
     let started = Instant::now();
+    // First: a certificate problem stops the start before anything else is opened.
+    let tls = ServerTls::from_settings(&settings)?.map(Arc::new);
+    let plain_http = match (&tls, settings.http_bind) {
+        (Some(_), Some(http_bind)) => Some(
+            TcpListener::bind(http_bind)
+                .map_err(|e| LaunchError::Listen(listen_error("--http-bind", http_bind, &e)))?,
+        ),
+        _ => None,
+    };
+    let http_addr = plain_http.as_ref().map(TcpListener::local_addr).transpose()?;
     if settings.backup_schedule().is_some() {
         BackupScheduler::check(&settings.db_url())?;
     }
@@ -157,6 +236,7 @@ pub fn launch_with(
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
+        https = tls.is_some(),
         database = %db.url().describe(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "rollcall is listening"
@@ -169,6 +249,11 @@ pub fn launch_with(
     let shutdown_timeout = settings.shutdown_timeout;
     let throttle = LoginThrottle::new(&settings, throttle_clock);
     let sessions = SessionRevocations::new(settings.session_recheck);
+    let tls_config = tls.as_ref().map(|tls| tls.server_config()).transpose()?;
+    let https = tls.as_ref().map(|tls| Https {
+        tls: tls.clone(),
+        port: addr.port(),
+    });
     let state = web::Data::new(AppState {
         settings,
         db,
@@ -180,14 +265,24 @@ pub fn launch_with(
         unreadable,
         sessions,
         last_backup,
+        https,
     });
-    let server = api::serve(state, workers, shutdown_timeout, listener)?;
+    let listeners = api::Listeners {
+        main: listener,
+        tls: tls_config,
+        plain_http,
+    };
+    let server = api::serve(state, workers, shutdown_timeout, listeners)?;
+    let tls_keeper = tls.clone().map(|tls| actix_web::rt::spawn(tls.keep_current()));
     let stop = StopHandle {
         server: server.handle(),
         events,
     };
     Ok(RunningServer {
         addr,
+        http_addr,
+        tls,
+        tls_keeper,
         server,
         stop,
         writer: writer_thread,

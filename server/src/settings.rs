@@ -51,6 +51,15 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Whether the server makes its own HTTPS certificates (`--tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain HTTP, unless a certificate of the school's is given (`--tls-cert`, `--tls-key`).
+    Off,
+    /// A local certificate authority in the data directory signs the server's certificate.
+    Auto,
+}
+
 /// Where the data lives: all that `rollcall demo` and `rollcall user add` need, and part of
 /// [`Settings`] for `rollcall serve`.
 #[derive(Debug, Clone, Args)]
@@ -290,6 +299,61 @@ pub struct Settings {
         value_parser = SettingParser(seconds)
     )]
     pub shutdown_timeout: Duration,
+    // --- HTTPS (docs/tls.md) ---
+    /// HTTPS with a certificate authority of the box's own: `auto` creates it in DATA_DIR/tls on
+    /// first start and a certificate for every name the box answers on; `off` serves plain HTTP
+    /// unless --tls-cert and --tls-key are given
+    #[arg(
+        long,
+        env = "ROLLCALL_TLS",
+        value_name = "MODE",
+        default_value = "off",
+        value_parser = SettingParser(tls_mode)
+    )]
+    pub tls: TlsMode,
+    /// With --tls auto: comma-separated host names and IP addresses the certificate is for; unset,
+    /// the machine's host name, HOSTNAME.local, localhost, 127.0.0.1, ::1 and the addresses of its
+    /// network interfaces
+    ///
+    /// Tablets must reach the server by one of these names. A change of the list re-issues the
+    /// certificate (same authority: tablets keep trusting it).
+    #[arg(
+        long,
+        env = "ROLLCALL_TLS_HOSTS",
+        value_name = "NAMES",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = SettingParser(host_names)
+    )]
+    // Spelled out so that clap takes the list as one value (split here, not by clap).
+    pub tls_hosts: ::std::vec::Vec<String>,
+    /// A certificate the school already has: its PEM file, server certificate first, then the
+    /// intermediates; reloaded when the file changes
+    #[arg(
+        long,
+        env = "ROLLCALL_TLS_CERT",
+        value_name = "FILE",
+        value_parser = SettingParser(file)
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert; reloaded when the file changes
+    #[arg(
+        long,
+        env = "ROLLCALL_TLS_KEY",
+        value_name = "FILE",
+        value_parser = SettingParser(file)
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// With HTTPS: a plain-HTTP address and port, e.g. 0.0.0.0:80, that serves only the page
+    /// tablets trust the certificate authority from (/trust), its certificate and a redirect to
+    /// HTTPS; unset, no plain-HTTP port
+    #[arg(
+        long,
+        env = "ROLLCALL_HTTP_BIND",
+        value_name = "ADDR",
+        value_parser = SettingParser(address)
+    )]
+    pub http_bind: Option<SocketAddr>,
     /// Log filter, e.g. info or rollcall_server=debug,info
     #[arg(
         long,
@@ -398,6 +462,62 @@ impl Settings {
         if self.group_commit_max_ops == 0 {
             return Err(error("group_commit_max_ops", "0".to_owned(), "must be at least 1"));
         }
+        self.validate_tls(error)
+    }
+
+    /// The HTTPS settings hold together: one source of certificate, and the options of one
+    /// source are not given to another.
+    fn validate_tls(&self, error: impl Fn(&str, String, &str) -> SettingsError) -> Result<(), SettingsError> {
+        let shown = |path: &Option<PathBuf>| path.as_ref().map_or(String::new(), |path| path.display().to_string());
+        if self.tls == TlsMode::Auto && self.tls_cert.is_some() {
+            return Err(error(
+                "tls_cert",
+                shown(&self.tls_cert),
+                "give either --tls auto (certificates made by the box) or --tls-cert and --tls-key \
+                 (the school's own certificate), not both",
+            ));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err(error(
+                    "tls_key",
+                    String::new(),
+                    "must be given with ROLLCALL_TLS_CERT: the PEM file of the certificate's private key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(error(
+                    "tls_cert",
+                    String::new(),
+                    "must be given with ROLLCALL_TLS_KEY: the PEM file of the certificate (chain)",
+                ));
+            }
+            _ => {}
+        }
+        if !self.tls_hosts.is_empty() && self.tls != TlsMode::Auto {
+            return Err(error(
+                "tls_hosts",
+                self.tls_hosts.join(","),
+                "is only used with --tls auto (the names of a certificate given with --tls-cert are in that file)",
+            ));
+        }
+        if let Some(http_bind) = self.http_bind {
+            if !self.https() {
+                return Err(error(
+                    "http_bind",
+                    http_bind.to_string(),
+                    "serves only the trust page and a redirect to HTTPS: turn HTTPS on with --tls auto \
+                     or --tls-cert/--tls-key, or leave it unset",
+                ));
+            }
+            if http_bind == self.bind && http_bind.port() != 0 {
+                return Err(error(
+                    "http_bind",
+                    http_bind.to_string(),
+                    "must differ from ROLLCALL_BIND, which serves HTTPS",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -416,6 +536,11 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| self.storage.data_dir.join("backups")),
         })
+    }
+
+    /// Whether `--bind` serves HTTPS.
+    pub fn https(&self) -> bool {
+        self.tls == TlsMode::Auto || self.tls_cert.is_some()
     }
 }
 
@@ -476,6 +601,13 @@ fn path(value: &str) -> Result<PathBuf, &'static str> {
     }
 }
 
+fn file(value: &str) -> Result<PathBuf, &'static str> {
+    match value {
+        "" => Err("expected a file"),
+        value => Ok(PathBuf::from(value)),
+    }
+}
+
 fn secret(value: &str) -> Result<Secret, &'static str> {
     Ok(Secret::new(value))
 }
@@ -495,6 +627,41 @@ fn addresses(value: &str) -> Result<Vec<IpAddr>, &'static str> {
         .map(|address| address.parse::<IpAddr>())
         .collect::<Result<_, _>>()
         .map_err(|_| "expected IP addresses separated by commas, e.g. 10.0.0.5,10.0.0.6")
+}
+
+fn tls_mode(value: &str) -> Result<TlsMode, &'static str> {
+    match value.trim() {
+        "off" => Ok(TlsMode::Off),
+        "auto" => Ok(TlsMode::Auto),
+        _ => Err("expected auto (a certificate authority of the box's own) or off"),
+    }
+}
+
+/// A host name or IP address as a certificate names it (lower case, an IP address in its usual
+/// form), or `None` when no client could ask for it.
+pub fn certificate_name(name: &str) -> Option<String> {
+    use rustls::pki_types::ServerName;
+    // rustls's own rule for a name a client can ask for: what it refuses, no tablet can reach.
+    match ServerName::try_from(name.trim().to_ascii_lowercase()).ok()? {
+        ServerName::DnsName(dns) => Some(dns.as_ref().to_owned()),
+        ServerName::IpAddress(ip) => Some(IpAddr::from(ip).to_string()),
+        _ => None,
+    }
+}
+
+/// Host names and IP addresses a certificate can name, each once.
+fn host_names(value: &str) -> Result<Vec<String>, &'static str> {
+    let mut names: Vec<String> = Vec::new();
+    for name in value.split(',').filter(|name| !name.trim().is_empty()) {
+        let name = certificate_name(name).ok_or(
+            "expected host names or IP addresses separated by commas, e.g. rollcall.school.lan,10.0.0.5 \
+             (a name has letters, digits, hyphens and dots)",
+        )?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 fn whole_number(value: &str) -> Result<u64, &'static str> {
@@ -572,7 +739,57 @@ mod tests {
         assert!(settings.backup_schedule().is_none(), "backups are off by default");
         assert_eq!(settings.backup_keep, 14);
         assert_eq!(settings.log, "info");
+        assert_eq!(settings.tls, TlsMode::Off);
+        assert!(settings.tls_hosts.is_empty() && settings.tls_cert.is_none() && settings.tls_key.is_none());
+        assert!(
+            settings.http_bind.is_none() && !settings.https(),
+            "plain HTTP by default"
+        );
         settings.validate().unwrap();
+    }
+
+    #[test]
+    fn https_settings_hold_together() {
+        let settings = parse(&[
+            "--tls",
+            "auto",
+            "--tls-hosts",
+            " Rollcall.School.LAN ,10.0.0.5,::1,rollcall.school.lan",
+            "--http-bind",
+            "0.0.0.0:80",
+        ])
+        .unwrap();
+        assert_eq!(settings.tls, TlsMode::Auto);
+        assert_eq!(settings.tls_hosts, ["rollcall.school.lan", "10.0.0.5", "::1"]);
+        assert_eq!(settings.http_bind, Some("0.0.0.0:80".parse().unwrap()));
+        assert!(settings.https());
+        assert!(
+            parse(&["--tls-cert", "school.pem", "--tls-key", "school.key"])
+                .unwrap()
+                .https()
+        );
+        for (args, expected) in [
+            (&["--tls", "on"][..], "--tls=\"on\" is not valid: expected auto"),
+            (
+                &["--tls", "auto", "--tls-cert", "a.pem", "--tls-key", "a.key"],
+                "not both",
+            ),
+            (&["--tls-cert", "a.pem"], "ROLLCALL_TLS_KEY"),
+            (&["--tls-key", "a.key"], "ROLLCALL_TLS_CERT"),
+            (&["--tls-hosts", "a.lan"], "is only used with --tls auto"),
+            (&["--http-bind", "0.0.0.0:80"], "turn HTTPS on"),
+            (
+                &["--tls", "auto", "--bind", "0.0.0.0:8443", "--http-bind", "0.0.0.0:8443"],
+                "must differ from ROLLCALL_BIND",
+            ),
+            (
+                &["--tls", "auto", "--tls-hosts", "a.lan,bad name"],
+                "expected host names or IP addresses",
+            ),
+        ] {
+            let error = parse(args).unwrap_err();
+            assert!(error.contains(expected), "{args:?}: {error}");
+        }
     }
 
     #[test]

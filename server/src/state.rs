@@ -6,6 +6,7 @@ use crate::db::backup::schedule::LastBackup;
 use crate::integrity::UnreadableRows;
 use crate::security::sessions::SessionRevocations;
 use crate::security::throttle::LoginThrottle;
+use crate::security::tls::ServerTls;
 use crate::security::tokens::TokenKeys;
 use crate::settings::Settings;
 use crate::sync::clock::ServerClock;
@@ -28,4 +29,15 @@ pub struct AppState {
     /// When the last scheduled backup was made (for monitoring); `None` before the first or
     /// when backups are off.
     pub last_backup: LastBackup,
+    /// How the server speaks HTTPS; `None` for plain HTTP.
+    pub https: Option<Https>,
+}
+
+/// The HTTPS side of the server (docs/tls.md).
+#[derive(Debug)]
+pub struct Https {
+    /// The certificate served, and the local authority that signed it, if it is ours.
+    pub tls: std::sync::Arc<ServerTls>,
+    /// The port of the HTTPS listener, where the plain-HTTP port sends browsers.
+    pub port: u16,
 }

@@ -12,6 +12,7 @@ pub mod locks;
 pub mod openapi;
 pub mod roster;
 pub mod sync;
+pub mod trust;
 pub mod web_app;
 
 use crate::error::AppError;
@@ -86,6 +87,9 @@ pub fn config(cfg: &mut aw::ServiceConfig) {
             .service(endpoint("/openapi.json", [(Method::GET, aw::to(openapi::get_openapi))])),
     )
     .service(endpoint("/healthz", [(Method::GET, aw::to(health::get_health))]))
+    .route(trust::TRUST_PAGE, aw::get().to(trust::get_trust_page))
+    .route(trust::CA_CERTIFICATE, aw::get().to(trust::get_ca_certificate))
+    .route(trust::CA_CERTIFICATE_PEM, aw::get().to(trust::get_ca_certificate_pem))
     .route("/", aw::get().to(web_app::get_asset))
     .route("/{path:.*}", aw::get().to(web_app::get_asset));
 }
@@ -161,20 +165,31 @@ fn extractor_errors(cfg: &mut aw::ServiceConfig) {
     );
 }
 
-/// The HTTP server on `listener`: every route, the extractors' error format, compression, the
-/// security headers and a debug line per request.
+/// Where the server listens: `main` serves everything, over TLS when `tls` is given;
+/// `plain_http` (only with TLS) serves the trust page and redirects the rest to HTTPS.
+#[derive(Debug)]
+pub struct Listeners {
+    pub main: TcpListener,
+    pub tls: Option<rustls::ServerConfig>,
+    pub plain_http: Option<TcpListener>,
+}
+
+/// The HTTP server on `listeners`: every route, the extractors' error format, compression, the
+/// security headers (HSTS on HTTPS) and a debug line per request.
 pub fn serve(
     state: aw::Data<AppState>,
     workers: usize,
     shutdown_timeout: Duration,
-    listener: TcpListener,
+    listeners: Listeners,
 ) -> std::io::Result<Server> {
-    Ok(HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .configure(extractor_errors)
             .configure(config)
             .default_service(aw::to(web_app::not_found))
+            // Inside the security headers, so a redirect of the plain-HTTP port carries them too.
+            .wrap(from_fn(trust::https_gate))
             .wrap(actix_web::middleware::Compress::default())
             .wrap(web_app::security_headers())
             .wrap_fn(|req, srv| {
@@ -198,7 +213,14 @@ pub fn serve(
     .workers(workers)
     // Small JSON answers must not wait for Nagle + delayed ACK (~40 ms per push on loopback).
     .on_connect(|connection, _| {
-        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        use actix_tls::accept::rustls_0_23::TlsStream;
+        use actix_web::rt::net::TcpStream;
+        let tcp = connection.downcast_ref::<TcpStream>().or_else(|| {
+            connection
+                .downcast_ref::<TlsStream<TcpStream>>()
+                .map(|tls| tls.get_ref().0)
+        });
+        if let Some(tcp) = tcp {
             let _ = tcp.set_nodelay(true);
         }
     })
@@ -209,9 +231,16 @@ pub fn serve(
     // the answer; browsers and proxies do not.
     .h1_allow_half_closed(false)
     .disable_signals()
-    .shutdown_timeout(shutdown_timeout.as_secs())
-    .listen(listener)?
-    .run())
+    .shutdown_timeout(shutdown_timeout.as_secs());
+    let server = match listeners.tls {
+        Some(tls) => server.listen_rustls_0_23(listeners.main, tls)?,
+        None => server.listen(listeners.main)?,
+    };
+    let server = match listeners.plain_http {
+        Some(plain_http) => server.listen(plain_http)?,
+        None => server,
+    };
+    Ok(server.run())
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ const CONFIG_ENV: &str = "ROLLCALL_CONFIG";
 enum Command {
     /// Serve the API and the web app.
     #[command(after_help = PRECEDENCE)]
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -82,7 +82,7 @@ pub fn main() -> ExitCode {
     let result = parse(std::env::args_os().collect()).and_then(|(cli, matches, file)| match cli.command {
         Command::Serve(settings) => {
             validate(&settings, file.as_ref())?;
-            serve::run(settings)
+            serve::run(*settings)
         }
         Command::Demo(args) => demo::run(args),
         Command::Backup(args) => backup::run_backup(args),

@@ -8,11 +8,28 @@ pub(super) fn run(settings: Settings) -> Result<(), String> {
     crate::logging::init(&settings.log);
     let bind = settings.bind;
     actix_web::rt::System::new().block_on(async move {
-        let listener = std::net::TcpListener::bind(bind).map_err(|e| {
-            format!("cannot listen on {bind}: {e}; is another server using that port? Pick another with --bind")
-        })?;
+        let listener = std::net::TcpListener::bind(bind).map_err(|e| crate::listen_error("--bind", bind, &e))?;
         let server = crate::launch(settings, listener).map_err(|e| e.to_string())?;
-        println!("Rollcall is running at http://{}/", server.addr);
+        // The first line is what scripts and tests wait for.
+        println!("Rollcall is running at {}", server.url());
+        if let Some(tls) = server.tls() {
+            match tls.authority() {
+                Some(ca) => {
+                    if let Some(trust_url) = server.trust_url() {
+                        println!("Tablets trust its certificate authority at {trust_url}");
+                    }
+                    println!("Certificate authority SHA-256 fingerprint: {}", ca.sha256_fingerprint());
+                }
+                None => {
+                    let certificate = tls.current();
+                    println!(
+                        "HTTPS certificate for {}, valid until {}",
+                        certificate.names.join(", "),
+                        certificate.not_after.date()
+                    );
+                }
+            }
+        }
         let stop = server.stop_handle();
         actix_web::rt::spawn(async move {
             wait_for_signal().await;

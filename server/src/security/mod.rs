@@ -1,11 +1,13 @@
 //! Who is calling and whether to believe them, apart from HTTP: access and refresh tokens,
-//! password hashing, the login throttle, the memory of ended sign-ins, and refresh token
-//! rotation. `api` turns requests into these checks; nothing here knows of requests.
+//! password hashing, the login throttle, the memory of ended sign-ins, refresh token rotation,
+//! and the HTTPS certificate (`tls`). `api` turns requests into these checks; nothing here knows
+//! of requests.
 
 pub mod passwords;
 pub mod refresh;
 pub mod sessions;
 pub mod throttle;
+pub mod tls;
 pub mod tokens;
 
 use rollcall_shared::protocol::Role;

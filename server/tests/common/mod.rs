@@ -102,6 +102,9 @@ pub struct TestServer {
     pub events: rollcall_server::sync::notices::EventHub,
     /// Its scheduled backups, when a test turned them on (`--backup-every`).
     pub backups: Option<Backups>,
+    /// The HTTPS certificate of a server started with `--tls auto` (see [`TestServer::url`]:
+    /// `https://localhost:PORT`, and `http` trusts only its authority).
+    pub tls: Option<std::sync::Arc<rollcall_server::security::tls::ServerTls>>,
     /// The clock of the server's login throttle: it stands still until a test moves it, so a
     /// test sees a login wait end without waiting it out.
     pub throttle_clock: ManualClock,
@@ -190,7 +193,11 @@ impl TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        type Started = (rollcall_server::sync::notices::EventHub, Option<Backups>);
+        type Started = (
+            rollcall_server::sync::notices::EventHub,
+            Option<Backups>,
+            Option<std::sync::Arc<rollcall_server::security::tls::ServerTls>>,
+        );
         let (ready, started) = std::sync::mpsc::channel::<Result<Started, String>>();
         let throttle_clock = ManualClock::new();
         let server_throttle_clock = ThrottleClock::Manual(throttle_clock.clone());
@@ -203,7 +210,7 @@ impl TestServer {
                         return;
                     }
                 };
-                let _ = ready.send(Ok((server.events(), server.backups())));
+                let _ = ready.send(Ok((server.events(), server.backups(), server.tls())));
                 let handle = server.stop_handle();
                 actix_web::rt::spawn(async move {
                     let _ = stopped.await;
@@ -212,25 +219,38 @@ impl TestServer {
                 let _ = server.wait().await;
             });
         });
-        let (events, backups) = started
+        let (events, backups, tls) = started
             .recv_timeout(Duration::from_secs(60))
             .expect("the server did not start")
             .unwrap_or_else(|e| panic!("the server did not start: {e}"));
+        let mut http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            // actix closes a kept-alive connection after answering a request whose body it did
+            // not read (e.g. a 401 before the JSON); a pooled client can race that close and see
+            // an incomplete message. A fresh connection per request keeps the tests about answers.
+            .pool_max_idle_per_host(0);
+        let url = match tls.as_ref().and_then(|tls| tls.authority()) {
+            Some(ca) => {
+                // Only the server's own authority, as a tablet that trusted it from /trust.
+                let ca = reqwest::Certificate::from_der(ca.der()).expect("the authority's certificate");
+                http = http
+                    .tls_built_in_root_certs(false)
+                    .add_root_certificate(ca)
+                    .tls_info(true)
+                    .resolve("localhost", addr);
+                format!("https://localhost:{}", addr.port())
+            }
+            None => format!("http://{addr}"),
+        };
         TestServer {
-            url: format!("http://{addr}"),
+            url,
             backend,
             db_url,
             data_dir,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                // actix closes a kept-alive connection after answering a request whose body it did
-                // not read (e.g. a 401 before the JSON); a pooled client can race that close and see
-                // an incomplete message. A fresh connection per request keeps the tests about answers.
-                .pool_max_idle_per_host(0)
-                .build()
-                .expect("http client"),
+            http: http.build().expect("http client"),
             events,
             backups,
+            tls,
             throttle_clock,
             running: Mutex::new(Some((stop, thread))),
             pg_database,
