@@ -6,8 +6,8 @@
 //! handlers, extractors, the OpenAPI document, the web app), then, never importing `api`:
 //! `sync` (push writer, authorization snapshot, change notices, the HLC clock, pull cursors),
 //! `security` (tokens, passwords, login throttle, sign-ins) and `db` (connections, migrations,
-//! schema, one module per table family). `settings`, `error`, `integrity`, `logging` and `state`
-//! serve them all. Merge rules, validation and error codes come from `shared` and
+//! schema, one module per table family). `settings`, `error`, `integrity`, `logging`, `metrics`
+//! and `state` serve them all. Merge rules, validation and error codes come from `shared` and
 //! must not be re-implemented here: this crate stores, authorizes and serves.
 
 pub mod api;
@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod integrity;
 pub mod logging;
+pub mod metrics;
 pub mod security;
 pub mod settings;
 pub mod state;
@@ -23,6 +24,7 @@ pub mod sync;
 
 use crate::db::Db;
 use crate::integrity::UnreadableRows;
+use crate::metrics::Metrics;
 use crate::security::sessions::SessionRevocations;
 use crate::security::throttle::{LoginThrottle, ThrottleClock};
 use crate::security::tokens::TokenKeys;
@@ -48,6 +50,11 @@ pub enum LaunchError {
     SigningKey { dir: String, source: std::io::Error },
     #[error("cannot start the HTTP server: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "cannot listen for metrics on {addr}: {source}; is another program using that port? Pick another with \
+         --metrics-bind"
+    )]
+    MetricsBind { addr: SocketAddr, source: std::io::Error },
 }
 
 /// Stops a running server gracefully: event streams end, in-flight requests (pushes
@@ -56,12 +63,17 @@ pub enum LaunchError {
 #[derive(Debug, Clone)]
 pub struct StopHandle {
     server: ServerHandle,
+    /// The separate metrics address's server, if the school gave the metrics one.
+    metrics_server: Option<ServerHandle>,
     events: EventHub,
 }
 
 impl StopHandle {
     pub async fn stop(&self) {
         self.events.close();
+        if let Some(metrics_server) = &self.metrics_server {
+            metrics_server.stop(true).await;
+        }
         self.server.stop(true).await;
     }
 }
@@ -70,7 +82,11 @@ impl StopHandle {
 pub struct RunningServer {
     /// Where it listens (useful with port 0).
     pub addr: SocketAddr,
+    /// Where it serves `/metrics` without sign-in, when `--metrics-bind` gave it an address.
+    pub metrics_addr: Option<SocketAddr>,
     server: actix_web::dev::Server,
+    metrics_server: Option<actix_web::dev::Server>,
+    metrics: Arc<Metrics>,
     stop: StopHandle,
     writer: WriterThread,
     checkpointer: Option<db::Checkpointer>,
@@ -94,9 +110,22 @@ impl RunningServer {
         self.stop.events.clone()
     }
 
+    /// The server's metrics, e.g. for a backup to record its time.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// Serves until stopped, then waits for the writer to finish its last commit.
     pub async fn wait(self) -> std::io::Result<()> {
-        let result = self.server.await;
+        // A server runs only while its future is polled: both at once.
+        let metrics_server = async {
+            match self.metrics_server {
+                Some(metrics_server) => metrics_server.await,
+                None => Ok(()),
+            }
+        };
+        let (result, metrics_result) = futures_util::future::join(self.server, metrics_server).await;
+        let result = result.and(metrics_result);
         self.writer.finish().await;
         // The last checkpoint follows the last commit.
         let checkpointer = self.checkpointer;
@@ -127,6 +156,7 @@ pub fn launch_with(
     })?;
     let clock = Arc::new(ServerClock::default());
     let events = EventHub::default();
+    let metrics = Arc::new(Metrics::new());
     let unreadable = UnreadableRows::default();
     let (writer, writer_thread) = PushWriter::start(WriterContext {
         db: db.clone(),
@@ -135,11 +165,18 @@ pub fn launch_with(
         max_clock_drift: settings.max_clock_drift,
         group_commit_max_ops: settings.group_commit_max_ops,
         unreadable: unreadable.clone(),
+        metrics: metrics.clone(),
     })?;
     let checkpointer = db::Checkpointer::start(&db).map_err(db::OpenError::from)?;
     let addr = listener.local_addr()?;
+    let metrics_listener = settings
+        .metrics_bind
+        .map(|addr| TcpListener::bind(addr).map_err(|source| LaunchError::MetricsBind { addr, source }))
+        .transpose()?;
+    let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     tracing::info!(
         %addr,
+        metrics = %metrics_addr.map_or_else(|| "for admins at /metrics".to_owned(), |addr| addr.to_string()),
         database = %db.url().describe(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "rollcall is listening"
@@ -162,15 +199,23 @@ pub fn launch_with(
         events: events.clone(),
         unreadable,
         sessions,
+        metrics: metrics.clone(),
     });
+    let metrics_server = metrics_listener
+        .map(|listener| api::serve_metrics(state.clone(), shutdown_timeout, listener))
+        .transpose()?;
     let server = api::serve(state, workers, shutdown_timeout, listener)?;
     let stop = StopHandle {
         server: server.handle(),
+        metrics_server: metrics_server.as_ref().map(actix_web::dev::Server::handle),
         events,
     };
     Ok(RunningServer {
         addr,
+        metrics_addr,
         server,
+        metrics_server,
+        metrics,
         stop,
         writer: writer_thread,
         checkpointer,

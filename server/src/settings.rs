@@ -9,6 +9,7 @@
 //! Secrets (the database URL, the signing key) are marked `hide_env_values`: that keeps their
 //! value out of `--help` and out of error messages, and [`Secret`] keeps it out of `Debug`.
 
+use crate::logging::LogFormat;
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
@@ -260,6 +261,28 @@ pub struct Settings {
         value_parser = SettingParser(text)
     )]
     pub log: String,
+    // --- observability (docs/observability.md) ---
+    /// Log line format: text (for people) or json (one JSON object per line, for log collectors)
+    #[arg(
+        long,
+        env = "ROLLCALL_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text",
+        value_parser = SettingParser(log_format)
+    )]
+    pub log_format: LogFormat,
+    /// Serve /metrics on this address and port to anyone who can reach it, instead of to admins on
+    /// the main port; e.g. 127.0.0.1:9464
+    ///
+    /// Pick an address that only the monitoring host reaches. Unset, /metrics is on the main port
+    /// and needs an admin's access token.
+    #[arg(
+        long,
+        env = "ROLLCALL_METRICS_BIND",
+        value_name = "ADDR",
+        value_parser = SettingParser(address)
+    )]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -347,6 +370,16 @@ impl Settings {
         if self.group_commit_max_ops == 0 {
             return Err(error("group_commit_max_ops", "0".to_owned(), "must be at least 1"));
         }
+        if let Some(metrics_bind) = self.metrics_bind
+            && metrics_bind == self.bind
+            && metrics_bind.port() != 0
+        {
+            return Err(error(
+                "metrics_bind",
+                metrics_bind.to_string(),
+                "must differ from ROLLCALL_BIND: the metrics get a port of their own",
+            ));
+        }
         Ok(())
     }
 
@@ -411,6 +444,10 @@ fn path(value: &str) -> Result<PathBuf, &'static str> {
         "" => Err("expected a directory"),
         value => Ok(PathBuf::from(value)),
     }
+}
+
+fn log_format(value: &str) -> Result<LogFormat, &'static str> {
+    LogFormat::parse(value).ok_or("expected text or json")
 }
 
 fn secret(value: &str) -> Result<Secret, &'static str> {
@@ -492,6 +529,8 @@ mod tests {
         assert_eq!(settings.login_max_delay, Duration::from_secs(300));
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(30));
         assert_eq!(settings.log, "info");
+        assert_eq!(settings.log_format, LogFormat::Text);
+        assert_eq!(settings.metrics_bind, None, "metrics on the main port, for admins");
         settings.validate().unwrap();
     }
 
@@ -637,6 +676,25 @@ mod tests {
         assert!(parse(&["--refresh-token-ttl-days", "0"]).is_err());
         assert!(parse(&["--group-commit-max-ops", "0"]).is_err());
         assert!(parse(&["--jwt-secret", "0123456789abcdef0123456789abcdef"]).is_ok());
+    }
+
+    #[test]
+    fn log_format_and_metrics_address() {
+        let settings = parse(&["--log-format", "json", "--metrics-bind", "127.0.0.1:9464"]).unwrap();
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.metrics_bind, Some("127.0.0.1:9464".parse().unwrap()));
+        let error = parse(&["--log-format", "yaml"]).unwrap_err();
+        assert!(
+            error.contains("--log-format=\"yaml\" is not valid: expected text or json"),
+            "{error}"
+        );
+        let error = parse(&["--bind", "0.0.0.0:8080", "--metrics-bind", "0.0.0.0:8080"]).unwrap_err();
+        assert!(
+            error.contains("ROLLCALL_METRICS_BIND=\"0.0.0.0:8080\" is not valid: must differ from ROLLCALL_BIND"),
+            "{error}"
+        );
+        // Two ports picked by the system differ.
+        assert!(parse(&["--bind", "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0"]).is_ok());
     }
 
     /// README's configuration table, made from the table above.

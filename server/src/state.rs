@@ -3,6 +3,7 @@
 
 use crate::db::Db;
 use crate::integrity::UnreadableRows;
+use crate::metrics::Metrics;
 use crate::security::sessions::SessionRevocations;
 use crate::security::throttle::LoginThrottle;
 use crate::security::tokens::TokenKeys;
@@ -24,4 +25,6 @@ pub struct AppState {
     pub unreadable: UnreadableRows,
     /// Which sign-ins are known to be ended, so that their access tokens stop working at once.
     pub sessions: SessionRevocations,
+    /// What `/metrics` shows; a backup records its time here ([`Metrics::record_backup`]).
+    pub metrics: std::sync::Arc<Metrics>,
 }

@@ -30,7 +30,8 @@ struct Cli {
 enum Command {
     /// Serve the API and the web app.
     #[command(after_help = PRECEDENCE)]
-    Serve(Settings),
+    // Boxed: the settings table is far larger than the other commands' arguments.
+    Serve(Box<Settings>),
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -46,7 +47,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::User {
             command: UserCommand::Add(args),
