@@ -20,8 +20,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
-/// The header that carries a request's id, both ways.
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+/// The header that carries a request's id, both ways, as the OpenAPI document spells it.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+/// [`REQUEST_ID_HEADER`] as actix takes it (lower case, as HTTP/2 sends it).
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest request id taken from a proxy.
 const MAX_REQUEST_ID_LEN: usize = 128;
 /// The request ids the server sends, as the OpenAPI document describes them: its own (16 hex
@@ -82,7 +84,7 @@ impl Observer {
             let (answer, status) = match answer.await {
                 Ok(mut response) => {
                     if let Some(header) = header {
-                        response.headers_mut().insert(REQUEST_ID_HEADER, header);
+                        response.headers_mut().insert(REQUEST_ID, header);
                     }
                     let status = response.status().as_u16();
                     log(response.request().path(), status);
@@ -93,7 +95,7 @@ impl Observer {
                 Err(error) => {
                     let mut response = error.error_response();
                     if let Some(header) = header {
-                        response.headers_mut().insert(REQUEST_ID_HEADER, header);
+                        response.headers_mut().insert(REQUEST_ID, header);
                     }
                     let status = response.status().as_u16();
                     log(&route, status);
@@ -115,7 +117,7 @@ impl Observer {
 fn request_id(req: &ServiceRequest, trusted_proxies: &[IpAddr]) -> String {
     let given = req
         .headers()
-        .get(REQUEST_ID_HEADER)
+        .get(REQUEST_ID)
         .and_then(|value| value.to_str().ok())
         .filter(|id| is_sensible_request_id(id));
     match given {
@@ -162,6 +164,11 @@ mod tests {
         for bad in ["", "two words", "quote\"", "line\nbreak", "Zoë", too_long.as_str()] {
             assert!(!is_sensible_request_id(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_header_has_one_name() {
+        assert_eq!(REQUEST_ID, HeaderName::try_from(REQUEST_ID_HEADER).unwrap());
     }
 
     #[test]

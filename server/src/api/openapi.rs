@@ -172,7 +172,7 @@ impl Modify for Conventions {
                                 .build(),
                         );
                         response.headers.insert(
-                            REQUEST_ID_HEADER.as_str().to_owned(),
+                            REQUEST_ID_HEADER.to_owned(),
                             HeaderBuilder::new()
                                 .schema(
                                     ObjectBuilder::new()
