@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use rollcall_shared::protocol::{ErrorBody, ErrorInfo};
-use rollcall_shared::{ErrorCode, ValidationError};
+use rollcall_shared::{ErrorCode, ValidationCode, ValidationError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -77,13 +77,20 @@ impl AppError {
             AppError::Validation(error) => Some(error.code),
             _ => None,
         };
-        ErrorBody {
-            error: ErrorInfo {
-                code: self.code(),
-                message,
-                detail,
-            },
-        }
+        error_body(self.code(), message, detail)
+    }
+}
+
+/// The body of an error answer, with the id of the request being served
+/// (docs/observability.md, "Request ids"). Every error body is made here.
+pub fn error_body(code: ErrorCode, message: String, detail: Option<ValidationCode>) -> ErrorBody {
+    ErrorBody {
+        error: ErrorInfo {
+            code,
+            message,
+            detail,
+            request_id: crate::logging::request_id(),
+        },
     }
 }
 

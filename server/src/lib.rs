@@ -6,8 +6,8 @@
 //! handlers, extractors, the OpenAPI document, the web app), then, never importing `api`:
 //! `sync` (push writer, authorization snapshot, change notices, the HLC clock, pull cursors),
 //! `security` (tokens, passwords, login throttle, sign-ins) and `db` (connections, migrations,
-//! schema, one module per table family). `settings`, `error`, `integrity`, `logging` and `state`
-//! serve them all. Merge rules, validation and error codes come from `shared` and
+//! schema, one module per table family). `settings`, `error`, `integrity`, `logging`, `metrics`
+//! and `state` serve them all. Merge rules, validation and error codes come from `shared` and
 //! must not be re-implemented here: this crate stores, authorizes and serves.
 
 pub mod api;
@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod integrity;
 pub mod logging;
+pub mod metrics;
 pub mod security;
 pub mod settings;
 pub mod state;
@@ -24,6 +25,7 @@ pub mod sync;
 use crate::db::Db;
 use crate::db::backup::schedule::{BackupScheduler, Backups, LastBackup};
 use crate::integrity::UnreadableRows;
+use crate::metrics::Metrics;
 use crate::security::sessions::SessionRevocations;
 use crate::security::throttle::{LoginThrottle, ThrottleClock};
 use crate::security::tls::{ServerTls, TlsError};
@@ -56,6 +58,11 @@ pub enum LaunchError {
     Io(#[from] std::io::Error),
     #[error("cannot start the scheduled backups: {0}")]
     Backup(#[from] db::backup::BackupError),
+    #[error(
+        "cannot listen for metrics on {addr}: {source}; is another program using that port? Pick another with \
+         --metrics-bind"
+    )]
+    MetricsBind { addr: SocketAddr, source: std::io::Error },
 }
 
 /// Stops a running server gracefully: event streams end, in-flight requests (pushes
@@ -64,12 +71,17 @@ pub enum LaunchError {
 #[derive(Debug, Clone)]
 pub struct StopHandle {
     server: ServerHandle,
+    /// The separate metrics address's server, if the school gave the metrics one.
+    metrics_server: Option<ServerHandle>,
     events: EventHub,
 }
 
 impl StopHandle {
     pub async fn stop(&self) {
         self.events.close();
+        if let Some(metrics_server) = &self.metrics_server {
+            metrics_server.stop(true).await;
+        }
         self.server.stop(true).await;
     }
 }
@@ -101,7 +113,11 @@ pub struct RunningServer {
     tls: Option<Arc<ServerTls>>,
     /// Renews or reloads the certificate while the server serves.
     tls_keeper: Option<actix_web::rt::task::JoinHandle<()>>,
+    /// Where it serves `/metrics` without sign-in, when `--metrics-bind` gave it an address.
+    pub metrics_addr: Option<SocketAddr>,
     server: actix_web::dev::Server,
+    metrics_server: Option<actix_web::dev::Server>,
+    metrics: Arc<Metrics>,
     stop: StopHandle,
     writer: WriterThread,
     checkpointer: Option<db::Checkpointer>,
@@ -169,9 +185,22 @@ impl RunningServer {
         }
     }
 
+    /// The server's metrics, e.g. for a backup to record its time.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// Serves until stopped, then waits for the writer to finish its last commit.
     pub async fn wait(self) -> std::io::Result<()> {
-        let result = self.server.await;
+        // A server runs only while its future is polled: both at once.
+        let metrics_server = async {
+            match self.metrics_server {
+                Some(metrics_server) => metrics_server.await,
+                None => Ok(()),
+            }
+        };
+        let (result, metrics_result) = futures_util::future::join(self.server, metrics_server).await;
+        let result = result.and(metrics_result);
         if let Some(keeper) = self.tls_keeper {
             keeper.abort();
         }
@@ -218,6 +247,7 @@ pub fn launch_with(
     })?;
     let clock = Arc::new(ServerClock::default());
     let events = EventHub::default();
+    let metrics = Arc::new(Metrics::new());
     let unreadable = UnreadableRows::default();
     let (writer, writer_thread) = PushWriter::start(WriterContext {
         db: db.clone(),
@@ -226,6 +256,7 @@ pub fn launch_with(
         max_clock_drift: settings.max_clock_drift,
         group_commit_max_ops: settings.group_commit_max_ops,
         unreadable: unreadable.clone(),
+        metrics: metrics.clone(),
     })?;
     let checkpointer = db::Checkpointer::start(&db).map_err(db::OpenError::from)?;
     let last_backup = LastBackup::default();
@@ -234,9 +265,15 @@ pub fn launch_with(
         .map(|schedule| BackupScheduler::start(db.url().clone(), schedule, last_backup.clone()))
         .transpose()?;
     let addr = listener.local_addr()?;
+    let metrics_listener = settings
+        .metrics_bind
+        .map(|addr| TcpListener::bind(addr).map_err(|source| LaunchError::MetricsBind { addr, source }))
+        .transpose()?;
+    let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     tracing::info!(
         %addr,
         https = tls.is_some(),
+        metrics = %metrics_addr.map_or_else(|| "for admins at /metrics".to_owned(), |addr| addr.to_string()),
         database = %db.url().describe(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "rollcall is listening"
@@ -266,7 +303,11 @@ pub fn launch_with(
         sessions,
         last_backup,
         https,
+        metrics: metrics.clone(),
     });
+    let metrics_server = metrics_listener
+        .map(|listener| api::serve_metrics(state.clone(), shutdown_timeout, listener))
+        .transpose()?;
     let listeners = api::Listeners {
         main: listener,
         tls: tls_config,
@@ -276,6 +317,7 @@ pub fn launch_with(
     let tls_keeper = tls.clone().map(|tls| actix_web::rt::spawn(tls.keep_current()));
     let stop = StopHandle {
         server: server.handle(),
+        metrics_server: metrics_server.as_ref().map(actix_web::dev::Server::handle),
         events,
     };
     Ok(RunningServer {
@@ -283,7 +325,10 @@ pub fn launch_with(
         http_addr,
         tls,
         tls_keeper,
+        metrics_addr,
         server,
+        metrics_server,
+        metrics,
         stop,
         writer: writer_thread,
         checkpointer,

@@ -11,6 +11,7 @@
 
 pub mod file;
 
+use crate::logging::LogFormat;
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
@@ -363,6 +364,28 @@ pub struct Settings {
         value_parser = SettingParser(text)
     )]
     pub log: String,
+    // --- observability (docs/observability.md) ---
+    /// Log line format: text (for people) or json (one JSON object per line, for log collectors)
+    #[arg(
+        long,
+        env = "ROLLCALL_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text",
+        value_parser = SettingParser(log_format)
+    )]
+    pub log_format: LogFormat,
+    /// Serve /metrics on this address and port to anyone who can reach it, instead of to admins on
+    /// the main port; e.g. 127.0.0.1:9464
+    ///
+    /// Pick an address that only the monitoring host reaches. Unset, /metrics is on the main port
+    /// and needs an admin's access token.
+    #[arg(
+        long,
+        env = "ROLLCALL_METRICS_BIND",
+        value_name = "ADDR",
+        value_parser = SettingParser(address)
+    )]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -461,6 +484,16 @@ impl Settings {
         }
         if self.group_commit_max_ops == 0 {
             return Err(error("group_commit_max_ops", "0".to_owned(), "must be at least 1"));
+        }
+        if let Some(metrics_bind) = self.metrics_bind
+            && metrics_bind == self.bind
+            && metrics_bind.port() != 0
+        {
+            return Err(error(
+                "metrics_bind",
+                metrics_bind.to_string(),
+                "must differ from ROLLCALL_BIND: the metrics get a port of their own",
+            ));
         }
         self.validate_tls(error)
     }
@@ -608,6 +641,10 @@ fn file(value: &str) -> Result<PathBuf, &'static str> {
     }
 }
 
+fn log_format(value: &str) -> Result<LogFormat, &'static str> {
+    LogFormat::parse(value).ok_or("expected text or json")
+}
+
 fn secret(value: &str) -> Result<Secret, &'static str> {
     Ok(Secret::new(value))
 }
@@ -745,6 +782,8 @@ mod tests {
             settings.http_bind.is_none() && !settings.https(),
             "plain HTTP by default"
         );
+        assert_eq!(settings.log_format, LogFormat::Text);
+        assert_eq!(settings.metrics_bind, None, "metrics on the main port, for admins");
         settings.validate().unwrap();
     }
 
@@ -967,6 +1006,25 @@ mod tests {
         assert!(parse(&["--backup-every", "off"]).unwrap().backup_schedule().is_none());
     }
 
+    #[test]
+    fn log_format_and_metrics_address() {
+        let settings = parse(&["--log-format", "json", "--metrics-bind", "127.0.0.1:9464"]).unwrap();
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.metrics_bind, Some("127.0.0.1:9464".parse().unwrap()));
+        let error = parse(&["--log-format", "yaml"]).unwrap_err();
+        assert!(
+            error.contains("--log-format=\"yaml\" is not valid: expected text or json"),
+            "{error}"
+        );
+        let error = parse(&["--bind", "0.0.0.0:8080", "--metrics-bind", "0.0.0.0:8080"]).unwrap_err();
+        assert!(
+            error.contains("ROLLCALL_METRICS_BIND=\"0.0.0.0:8080\" is not valid: must differ from ROLLCALL_BIND"),
+            "{error}"
+        );
+        // Two ports picked by the system differ.
+        assert!(parse(&["--bind", "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0"]).is_ok());
+    }
+
     /// README's configuration table, made from the table above.
     fn readme_table() -> String {
         let cell = |text: &str| text.replace('|', "\\|").replace('\n', " ");
@@ -1053,7 +1111,11 @@ mod tests {
                     .filter(|rest| !rest.starts_with([' ', '#']) && !rest.is_empty())
             })
             .collect();
-        assert_eq!(settings.len(), Settings::command().get_arguments().count(), "one line per setting");
+        assert_eq!(
+            settings.len(),
+            Settings::command().get_arguments().count(),
+            "one line per setting"
+        );
         let uncommented: String = settings
             .iter()
             .filter(|line| !line.ends_with("= \"\""))

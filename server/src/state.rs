@@ -4,6 +4,7 @@
 use crate::db::Db;
 use crate::db::backup::schedule::LastBackup;
 use crate::integrity::UnreadableRows;
+use crate::metrics::Metrics;
 use crate::security::sessions::SessionRevocations;
 use crate::security::throttle::LoginThrottle;
 use crate::security::tls::ServerTls;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub last_backup: LastBackup,
     /// How the server speaks HTTPS; `None` for plain HTTP.
     pub https: Option<Https>,
+    /// What `/metrics` shows (counters and histograms; states are read when scraped).
+    pub metrics: std::sync::Arc<Metrics>,
 }
 
 /// The HTTPS side of the server (docs/tls.md).

@@ -6,13 +6,11 @@
 
 mod common;
 
-use common::{Classes, Device, PASSWORD, TestServer, school_day};
+use common::{BinaryServer, Classes, Device, PASSWORD, TestServer, school_day};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use rollcall_server::db::schema::{locks, op_log};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
 backend_tests!(
     dates_no_school_can_mean_are_refused_at_every_entry_point,
@@ -371,68 +369,21 @@ async fn a_forbidden_op_does_not_name_a_class_the_caller_does_not_teach(server: 
 
 /// Against the real binary: its log is what school IT reads.
 async fn a_forged_log_line_in_a_username_stays_one_escaped_line(server: &TestServer) {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rollcall"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("ROLLCALL_DATA_DIR", data_dir.path())
-        .env("ROLLCALL_DB", &server.db_url)
-        .env("ROLLCALL_LOG", "info")
-        .env("ROLLCALL_SHUTDOWN_TIMEOUT_SECS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stderr = child.stderr.take().unwrap();
-    let _child = Kill(child);
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).split(b'\n') {
-            let Ok(line) = line else { return };
-            if lines_tx.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
-                return;
-            }
-        }
-    });
-    let wait_for = |needle: &str, seen: &mut Vec<String>| loop {
-        let line = lines
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no log line with {needle:?}; saw {seen:#?}"));
-        seen.push(line.clone());
-        if line.contains(needle) {
-            return line;
-        }
-    };
-    let mut seen = Vec::new();
-    let listening = wait_for("rollcall is listening", &mut seen);
-    let addr = listening
-        .split("addr=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .trim_matches('"')
-        .to_owned();
-
+    let mut binary = BinaryServer::start(&server.db_url, &[]);
     let forged = "admin\n2026-12-03T10:00:00.000000Z  INFO rollcall_server::api::auth: signed in username=admin\u{0}";
     let reply = server
         .http
-        .post(format!("http://{addr}/api/v1/auth/login"))
+        .post(format!("{}/api/v1/auth/login", binary.url))
         .json(&json!({"username": forged, "password": PASSWORD}))
         .send()
         .await
         .unwrap();
     assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
-    let failed = wait_for("failed login", &mut seen);
+    let failed = binary.wait_for("failed login");
     // Usernames are matched in lower case, so the log shows the forged text lowered.
     assert!(failed.contains("\\n2026-12-03t10:00:00"), "escaped in place: {failed}");
     assert!(failed.contains("\\u{0}"), "{failed}");
-    for line in &seen {
+    for line in &binary.seen {
         assert!(!line.contains('\0'), "a raw NUL in the log: {line:?}");
         assert!(
             !line.to_lowercase().starts_with("2026-12-03t10:00:00.000000z"),

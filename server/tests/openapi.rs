@@ -3,7 +3,7 @@
 //! and 413 answers) is looked up in the document the server serves, by method and path
 //! template. Its status must be documented, the headers documented for it present and valid, and
 //! its JSON body valid against the documented schema, with every object closed to keys the
-//! document does not list. A method a path does not take must answer 405 with `Allow` naming
+//! document does not list; an error body must name the request id its header gives. A method a path does not take must answer 405 with `Allow` naming
 //! exactly the documented methods.
 
 #![allow(clippy::unwrap_used, reason = "test scenarios: a panic is how they fail")]
@@ -58,6 +58,7 @@ fn every_wire_type_with_every_key_matches_its_schema() {
             code: ErrorCode::Validation,
             message: "m".into(),
             detail: Some(ValidationCode::NoteTooLong),
+            request_id: Some("3f2a9c1e0b7d4a66".into()),
         },
     };
     let samples = [
@@ -282,6 +283,9 @@ impl Document {
         if media_type == "application/json" {
             self.validate(&described["schema"], &reply.body, &what);
         }
+        if reply.status.is_client_error() || reply.status.is_server_error() {
+            assert_carries_its_request_id(reply, &what);
+        }
         self.checked.set(self.checked.get() + 1);
     }
 
@@ -368,6 +372,7 @@ impl Document {
         assert_eq!(reply.headers["rollcall-protocol"], "1", "{what}");
         self.validate(&json!({"$ref": "#/components/schemas/ErrorBody"}), &reply.body, what);
         assert_eq!(reply.body["error"]["code"], code, "{what}");
+        assert_carries_its_request_id(reply, what);
         self.checked.set(self.checked.get() + 1);
     }
 
@@ -402,6 +407,12 @@ impl Document {
             errors.join("\n")
         );
     }
+}
+
+/// An error body names the request it answers, as its `X-Request-Id` header does.
+fn assert_carries_its_request_id(reply: &Reply, what: &str) {
+    let header = reply.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(reply.body["error"]["request_id"], header, "{what}: {}", reply.body);
 }
 
 /// Sets `additionalProperties: false` on every object schema that lists properties and says
@@ -670,6 +681,13 @@ async fn every_answer_is_one_the_document_describes(server: &TestServer) {
             .await,
     );
 
+    // The metrics, for admins only (the server has no separate address for them).
+    let metrics = server.get("/metrics", &admin.token).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    doc.check("GET", "/metrics", &metrics);
+    doc.check("GET", "/metrics", &server.get("/metrics", &teacher.token).await);
+    doc.check("GET", "/metrics", &server.call("GET", "/metrics", None, None).await);
+
     // Methods a path does not take, and paths that do not exist.
     for (method, path, template) in [
         ("TRACE", "/api/v1/roster", "/api/v1/roster"),
@@ -678,6 +696,7 @@ async fn every_answer_is_one_the_document_describes(server: &TestServer) {
         ("GET", push, push),
         ("POST", "/healthz", "/healthz"),
         ("PATCH", "/api/openapi.json", "/api/openapi.json"),
+        ("POST", "/metrics", "/metrics"),
     ] {
         let reply = server.call(method, path, Some(&admin.token), None).await;
         doc.check_not_allowed(method, template, &reply);

@@ -26,7 +26,7 @@ pub const MAX_PULL_LIMIT: u32 = 1000;
 /// document shows this pattern, and the server takes every cursor that matches it.
 pub const CURSOR_PATTERN: &str = "^[0-9]{1,18}$";
 
-/// `{"error": {"code", "message", "detail"?}}`: the body of every error response.
+/// `{"error": {"code", "message", "detail"?, "request_id"?}}`: the body of every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
@@ -43,6 +43,12 @@ pub struct ErrorInfo {
     /// For `VALIDATION`: which rule was broken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<ValidationCode>,
+    /// The id of the request this answers, as in its `X-Request-Id` header: the server's log
+    /// lines about the request carry it, so quote it when asking IT. The server sends it with
+    /// every error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = "3f2a9c1e0b7d4a66"))]
+    pub request_id: Option<String>,
 }
 
 /// What a user may do.

@@ -6,6 +6,7 @@
 //! token names its sign-in (`sid`, the family id); ending a sign-in here is recorded in
 //! `security::sessions`, so the extractors refuse its access tokens at once.
 
+use crate::api::extract::from_trusted_proxy;
 use crate::db::users::{self, normalize_username};
 use crate::db::write_transaction;
 use crate::error::AppError;
@@ -207,11 +208,7 @@ fn refresh_cookie(req: &HttpRequest, state: &AppState, value: String) -> Cookie<
 /// `X-Forwarded-Proto`, but anyone can write those headers, so they count only when the
 /// connection comes from a configured proxy; otherwise only the connection itself does.
 fn reached_over_https(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> bool {
-    let from_trusted_proxy = req.peer_addr().is_some_and(|peer| {
-        let peer = peer.ip().to_canonical();
-        trusted_proxies.iter().any(|proxy| proxy.to_canonical() == peer)
-    });
-    if from_trusted_proxy {
+    if from_trusted_proxy(req, trusted_proxies) {
         // Forwarded, then X-Forwarded-Proto, then the connection's own scheme.
         req.connection_info().scheme() == "https"
     } else {

@@ -1,6 +1,7 @@
 //! The extractors every handler that needs a caller takes: [`AuthUser`] (anyone signed in) and
 //! [`AdminUser`] (a school admin), from a valid `Authorization: Bearer` access token whose
-//! sign-in has not been ended. A check never repeated in handlers.
+//! sign-in has not been ended. A check never repeated in handlers. Also whether a request came
+//! through a trusted proxy ([`from_trusted_proxy`]), whose headers may be believed.
 
 use crate::error::AppError;
 use crate::security::AuthUser;
@@ -10,6 +11,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
+use std::net::IpAddr;
 
 /// Checks a bearer token: signature, lifetime, and that its sign-in has not been ended.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
@@ -25,6 +27,15 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, App
         school_id,
         role,
         session,
+    })
+}
+
+/// Whether the connection comes from one of `trusted_proxies` (`--trusted-proxies`). Anyone can
+/// write `Forwarded` or `X-Request-Id`; only these peers are believed.
+pub fn from_trusted_proxy(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> bool {
+    req.peer_addr().is_some_and(|peer| {
+        let peer = peer.ip().to_canonical();
+        trusted_proxies.iter().any(|proxy| proxy.to_canonical() == peer)
     })
 }
 

@@ -1,14 +1,17 @@
 //! The HTTP API and the web app: one module per resource with its handlers (`verb_noun`), the
-//! extractors of the caller, the OpenAPI document, and here the one route table ([`config`]),
-//! the rules every route shares (405 with `Allow`, JSON bodies, `no-store`) and the `HttpServer`
-//! with its middleware. Handlers parse, call `sync`, `db` and `security`, and answer; nothing
-//! below `api` imports it.
+//! extractors of the caller, the OpenAPI document, what every request leaves behind (`observe`:
+//! its id, log span and metrics), and here the one route table ([`config`], and
+//! [`metrics_config`] for a separate metrics address), the rules every route shares (405 with
+//! `Allow`, JSON bodies, `no-store`) and the `HttpServer`s with their middleware. Handlers parse,
+//! call `sync`, `db` and `security`, and answer; nothing below `api` imports it.
 
 pub mod auth;
 pub mod events;
 pub mod extract;
 pub mod health;
 pub mod locks;
+pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod roster;
 pub mod sync;
@@ -24,7 +27,7 @@ use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpRequest, HttpServer, Resource, Route, mime, web as aw};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Every path the server answers, as the OpenAPI document must list them.
 pub const ROUTES: &[&str] = &[
@@ -39,16 +42,18 @@ pub const ROUTES: &[&str] = &[
     "/api/v1/admin/locks/{id}/reopen",
     "/api/openapi.json",
     "/healthz",
+    "/metrics",
 ];
 
 /// Largest JSON body of the small endpoints (login, locks); push has its own 1 MiB limit.
 const SMALL_JSON_LIMIT: usize = 64 * 1024;
 
-/// Registers every route.
+/// Registers every route of the main port; `/metrics` only when `metrics_for_admins` (the
+/// school did not give the metrics an address of their own, `--metrics-bind`).
 ///
 /// Each API path is an [`endpoint`], so a method it does not take answers 405 with `Allow`,
 /// not 404. No answer under `/api/` may be kept by a cache (`no-store`).
-pub fn config(cfg: &mut aw::ServiceConfig) {
+pub fn config(cfg: &mut aw::ServiceConfig, metrics_for_admins: bool) {
     cfg.service(
         aw::scope("/api")
             // Rosters and marks are about children: no browser or proxy cache may keep a copy.
@@ -86,12 +91,25 @@ pub fn config(cfg: &mut aw::ServiceConfig) {
             )
             .service(endpoint("/openapi.json", [(Method::GET, aw::to(openapi::get_openapi))])),
     )
-    .service(endpoint("/healthz", [(Method::GET, aw::to(health::get_health))]))
-    .route(trust::TRUST_PAGE, aw::get().to(trust::get_trust_page))
-    .route(trust::CA_CERTIFICATE, aw::get().to(trust::get_ca_certificate))
-    .route(trust::CA_CERTIFICATE_PEM, aw::get().to(trust::get_ca_certificate_pem))
-    .route("/", aw::get().to(web_app::get_asset))
-    .route("/{path:.*}", aw::get().to(web_app::get_asset));
+    .service(endpoint("/healthz", [(Method::GET, aw::to(health::get_health))]));
+    if metrics_for_admins {
+        cfg.service(endpoint("/metrics", [(Method::GET, aw::to(metrics::get_metrics))]));
+    }
+    cfg.route(trust::TRUST_PAGE, aw::get().to(trust::get_trust_page))
+        .route(trust::CA_CERTIFICATE, aw::get().to(trust::get_ca_certificate))
+        .route(trust::CA_CERTIFICATE_PEM, aw::get().to(trust::get_ca_certificate_pem))
+        // Last: the web app takes every other GET.
+        .route("/", aw::get().to(web_app::get_asset))
+        .route("/{path:.*}", aw::get().to(web_app::get_asset));
+}
+
+/// The only route of the separate metrics address (`--metrics-bind`): `/metrics`, without
+/// sign-in.
+pub fn metrics_config(cfg: &mut aw::ServiceConfig) {
+    cfg.service(endpoint(
+        "/metrics",
+        [(Method::GET, aw::to(metrics::get_metrics_unguarded))],
+    ));
 }
 
 /// One path of the API with a route per method it takes. Any other method gets 405 with `Allow`
@@ -175,40 +193,27 @@ pub struct Listeners {
 }
 
 /// The HTTP server on `listeners`: every route, the extractors' error format, compression, the
-/// security headers (HSTS on HTTPS) and a debug line per request.
+/// security headers (HSTS on HTTPS), and outermost what each request leaves behind (`observe`).
 pub fn serve(
     state: aw::Data<AppState>,
     workers: usize,
     shutdown_timeout: Duration,
     listeners: Listeners,
 ) -> std::io::Result<Server> {
+    let observer = observe::Observer::new(state.metrics.clone(), &state.settings.trusted_proxies);
+    let metrics_for_admins = state.settings.metrics_bind.is_none();
     let server = HttpServer::new(move || {
+        let observer = observer.clone();
         App::new()
             .app_data(state.clone())
             .configure(extractor_errors)
-            .configure(config)
+            .configure(|cfg| config(cfg, metrics_for_admins))
             .default_service(aw::to(web_app::not_found))
             // Inside the security headers, so a redirect of the plain-HTTP port carries them too.
             .wrap(from_fn(trust::https_gate))
             .wrap(actix_web::middleware::Compress::default())
             .wrap(web_app::security_headers())
-            .wrap_fn(|req, srv| {
-                let method = req.method().clone();
-                let path = req.path().to_owned();
-                let started = Instant::now();
-                let response = actix_web::dev::Service::call(srv, req);
-                async move {
-                    let response = response.await?;
-                    tracing::debug!(
-                        %method,
-                        %path,
-                        status = response.status().as_u16(),
-                        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                        "request"
-                    );
-                    Ok(response)
-                }
-            })
+            .wrap_fn(move |req, srv| observer.serve(req, srv))
     })
     .workers(workers)
     // Small JSON answers must not wait for Nagle + delayed ACK (~40 ms per push on loopback).
@@ -241,6 +246,30 @@ pub fn serve(
         None => server,
     };
     Ok(server.run())
+}
+
+/// The HTTP server of the separate metrics address on `listener`: `/metrics` and nothing else,
+/// one worker (a scrape every few seconds).
+pub fn serve_metrics(
+    state: aw::Data<AppState>,
+    shutdown_timeout: Duration,
+    listener: TcpListener,
+) -> std::io::Result<Server> {
+    let observer = observe::Observer::new(state.metrics.clone(), &state.settings.trusted_proxies);
+    Ok(HttpServer::new(move || {
+        let observer = observer.clone();
+        App::new()
+            .app_data(state.clone())
+            .configure(metrics_config)
+            .default_service(aw::to(web_app::not_found))
+            .wrap(web_app::security_headers())
+            .wrap_fn(move |req, srv| observer.serve(req, srv))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(shutdown_timeout.as_secs())
+    .listen(listener)?
+    .run())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! The tests at the bottom validate real serialized values against it, every object closed to
 //! keys the document does not list; `server/tests/openapi.rs` does the same with real answers.
 
+use crate::api::observe::{REQUEST_ID_HEADER, REQUEST_ID_PATTERN};
 use crate::api::{auth, events, health, locks, sync};
 use rollcall_shared::protocol::{
     ChangeNotice, ClassInfo, EnrolmentInfo, ErrorBody, ErrorInfo, LoginRequest, LoginResponse, OpResult,
@@ -26,8 +27,8 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "Rollcall",
-        description = "Offline-first attendance: sync protocol v1 (every response carries `Rollcall-Protocol: 1`; \
-                       errors are `{\"error\": {\"code\", \"message\", \"detail\"?}}`)."
+        description = "Offline-first attendance: sync protocol v1 (every response carries `Rollcall-Protocol: 1` and \
+                       an `X-Request-Id`; errors are `{\"error\": {\"code\", \"message\", \"detail\"?, \"request_id\"}}`)."
     ),
     paths(
         auth::login_user,
@@ -42,6 +43,7 @@ use utoipa::{Modify, OpenApi};
         locks::reopen_lock,
         health::get_health,
         get_openapi,
+        crate::api::metrics::get_metrics,
     ),
     components(schemas(
         LoginRequest,
@@ -99,7 +101,7 @@ impl Modify for BearerAuth {
 }
 
 /// What holds for every operation, said once here rather than on each handler: every answer
-/// carries `Rollcall-Protocol`; a body can be malformed (400) or over its limit (413); a token can
+/// carries `Rollcall-Protocol` and `X-Request-Id`; a body can be malformed (400) or over its limit (413); a token can
 /// be missing or bad (401); an office tool (tag `admin`, behind the `AdminUser` extractor) refuses
 /// a teacher (403); the database can be unavailable (503). A handler that says more about one of
 /// these (e.g. push's 413) documents it itself, and that description stays.
@@ -167,6 +169,20 @@ impl Modify for Conventions {
                                         .enum_values(Some([PROTOCOL_VERSION])),
                                 )
                                 .description(Some("The sync protocol version; on every response"))
+                                .build(),
+                        );
+                        response.headers.insert(
+                            REQUEST_ID_HEADER.to_owned(),
+                            HeaderBuilder::new()
+                                .schema(
+                                    ObjectBuilder::new()
+                                        .schema_type(Type::String)
+                                        .pattern(Some(REQUEST_ID_PATTERN)),
+                                )
+                                .description(Some(
+                                    "The request's id, as in an error body's `request_id` and in the server's log lines \
+                                     about it; on every response",
+                                ))
                                 .build(),
                         );
                     }

@@ -4,12 +4,11 @@
 //! Release builds carry www/ inside the executable, so a school installs one file. Debug builds
 //! read www/ from disk, so edits show on reload.
 
-use crate::error::AppError;
+use crate::error::{AppError, error_body};
 use actix_web::http::Method;
 use actix_web::http::header::{self, AcceptEncoding, ContentEncoding, Encoding, Header, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use rollcall_shared::ErrorCode;
-use rollcall_shared::protocol::{ErrorBody, ErrorInfo};
 use rust_embed::{EmbeddedFile, RustEmbed};
 
 /// Content-Security-Policy for every response: scripts only from this server, WebAssembly
@@ -116,18 +115,16 @@ pub fn method_not_allowed(req: &HttpRequest, allowed: &[Method]) -> HttpResponse
     let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
     HttpResponse::MethodNotAllowed()
         .insert_header(header::Allow(allowed.to_vec()))
-        .json(ErrorBody {
-            error: ErrorInfo {
-                code: ErrorCode::MethodNotAllowed,
-                message: format!(
-                    "{} does not take {}; it takes {}",
-                    req.path(),
-                    req.method(),
-                    names.join(", ")
-                ),
-                detail: None,
-            },
-        })
+        .json(error_body(
+            ErrorCode::MethodNotAllowed,
+            format!(
+                "{} does not take {}; it takes {}",
+                req.path(),
+                req.method(),
+                names.join(", ")
+            ),
+            None,
+        ))
 }
 
 /// Headers every response carries, errors and 404s included.

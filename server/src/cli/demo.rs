@@ -343,7 +343,7 @@ fn insert_demo(conn: &mut DbConnection, today: NaiveDate, mut hashes: Vec<String
 
 /// `rollcall demo`: seeds the demo school into an empty database and says what it did.
 pub(super) fn run(storage: Storage) -> Result<(), String> {
-    crate::logging::init("warn");
+    crate::logging::init("warn", crate::logging::LogFormat::Text);
     let mut conn = open_db(&storage)?;
     match seed(&mut conn, chrono::Local::now().date_naive()).map_err(|e| e.to_string())? {
         Seeded::Created { students } => {

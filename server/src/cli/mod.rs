@@ -43,6 +43,7 @@ const CONFIG_ENV: &str = "ROLLCALL_CONFIG";
 enum Command {
     /// Serve the API and the web app.
     #[command(after_help = PRECEDENCE)]
+    // Boxed: the settings table is far larger than the other commands' arguments.
     Serve(Box<Settings>),
     /// Manage user accounts.
     User {

@@ -5,7 +5,7 @@ use crate::settings::Settings;
 /// Serves with `settings` (already read from flags, environment and defaults by clap).
 pub(super) fn run(settings: Settings) -> Result<(), String> {
     settings.validate().map_err(|e| e.to_string())?;
-    crate::logging::init(&settings.log);
+    crate::logging::init(&settings.log, settings.log_format);
     let bind = settings.bind;
     actix_web::rt::System::new().block_on(async move {
         let listener = std::net::TcpListener::bind(bind).map_err(|e| crate::listen_error("--bind", bind, &e))?;
@@ -29,6 +29,9 @@ pub(super) fn run(settings: Settings) -> Result<(), String> {
                     );
                 }
             }
+        }
+        if let Some(metrics_addr) = server.metrics_addr {
+            println!("Metrics are at http://{metrics_addr}/metrics");
         }
         let stop = server.stop_handle();
         actix_web::rt::spawn(async move {

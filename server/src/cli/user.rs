@@ -50,7 +50,7 @@ pub(super) struct UserAddArgs {
 }
 
 pub(super) fn add(args: UserAddArgs) -> Result<(), String> {
-    crate::logging::init("warn");
+    crate::logging::init("warn", crate::logging::LogFormat::Text);
     let username = normalize_username(&args.username);
     if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("a username is 1 to 64 characters with no spaces or control characters".to_owned());

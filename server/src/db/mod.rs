@@ -298,6 +298,16 @@ impl Db {
         })
     }
 
+    /// How many pooled connections are open, and how many of those are idle (for `/metrics`).
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    /// The most connections the pool opens.
+    pub fn pool_max_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     /// Runs diesel code on a blocking thread with a pooled connection.
     pub async fn run<T, F>(&self, f: F) -> Result<T, AppError>
     where
@@ -305,7 +315,10 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
         let db = self.clone();
+        // What is logged on the blocking thread belongs to the request that asked for it.
+        let span = tracing::Span::current();
         actix_web::web::block(move || {
+            let _request = span.enter();
             let mut conn = db.get()?;
             f(&mut conn)
         })

@@ -14,6 +14,7 @@ use crate::db::marks::{self, OpLogRow, StoredRegister};
 use crate::db::{Db, DbConnection, write_transaction};
 use crate::error::AppError;
 use crate::integrity::UnreadableRows;
+use crate::metrics::Metrics;
 use crate::security::AuthUser;
 use crate::sync::authz::AuthzSnapshot;
 use crate::sync::clock::{ServerClock, wall_ms};
@@ -105,6 +106,8 @@ pub struct WriterContext {
     pub group_commit_max_ops: usize,
     /// Where the authorization copy reports rows it had to skip.
     pub unreadable: UnreadableRows,
+    /// Counts each group commit and its ops' outcomes.
+    pub metrics: Arc<Metrics>,
 }
 
 impl PushWriter {
@@ -199,13 +202,18 @@ fn run(
         .unwrap_or_else(|_| Err(AppError::Internal("the push writer panicked; see the log".to_owned())));
         match committed {
             Ok((outcomes, applied_in)) => {
+                let took = started.elapsed();
                 tracing::debug!(
                     pushes = group.len(),
                     ops,
                     apply_ms = applied_in.as_secs_f64() * 1000.0,
-                    total_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    total_ms = took.as_secs_f64() * 1000.0,
                     "group committed"
                 );
+                let answered = outcomes.iter().filter_map(|outcome| outcome.as_ref().ok());
+                context
+                    .metrics
+                    .group_committed(answered.map(|done| done.response.results.as_slice()), took);
                 for (job, outcome) in group.into_iter().zip(outcomes) {
                     let answer = outcome.map(|JobOutcome { response, notice }| {
                         if let Some(notice) = notice {

@@ -105,6 +105,11 @@ pub struct TestServer {
     /// The HTTPS certificate of a server started with `--tls auto` (see [`TestServer::url`]:
     /// `https://localhost:PORT`, and `http` trusts only its authority).
     pub tls: Option<std::sync::Arc<rollcall_server::security::tls::ServerTls>>,
+    /// The server's metrics, e.g. to record a backup.
+    pub metrics: std::sync::Arc<rollcall_server::metrics::Metrics>,
+    /// Where `/metrics` is served when the server has a separate address for it
+    /// (`Settings::metrics_bind`).
+    pub metrics_url: Option<String>,
     /// The clock of the server's login throttle: it stands still until a test moves it, so a
     /// test sees a login wait end without waiting it out.
     pub throttle_clock: ManualClock,
@@ -115,6 +120,15 @@ pub struct TestServer {
 }
 
 static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// What the server thread hands back once the server listens.
+struct Started {
+    events: rollcall_server::sync::notices::EventHub,
+    metrics: std::sync::Arc<rollcall_server::metrics::Metrics>,
+    metrics_addr: Option<std::net::SocketAddr>,
+    backups: Option<Backups>,
+    tls: Option<std::sync::Arc<rollcall_server::security::tls::ServerTls>>,
+}
 
 impl TestServer {
     /// A server on a temporary SQLite file, seeded with the demo school and a second school.
@@ -193,11 +207,6 @@ impl TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        type Started = (
-            rollcall_server::sync::notices::EventHub,
-            Option<Backups>,
-            Option<std::sync::Arc<rollcall_server::security::tls::ServerTls>>,
-        );
         let (ready, started) = std::sync::mpsc::channel::<Result<Started, String>>();
         let throttle_clock = ManualClock::new();
         let server_throttle_clock = ThrottleClock::Manual(throttle_clock.clone());
@@ -210,7 +219,13 @@ impl TestServer {
                         return;
                     }
                 };
-                let _ = ready.send(Ok((server.events(), server.backups(), server.tls())));
+                let _ = ready.send(Ok(Started {
+                    events: server.events(),
+                    metrics: server.metrics(),
+                    metrics_addr: server.metrics_addr,
+                    backups: server.backups(),
+                    tls: server.tls(),
+                }));
                 let handle = server.stop_handle();
                 actix_web::rt::spawn(async move {
                     let _ = stopped.await;
@@ -219,7 +234,13 @@ impl TestServer {
                 let _ = server.wait().await;
             });
         });
-        let (events, backups, tls) = started
+        let Started {
+            events,
+            metrics,
+            metrics_addr,
+            backups,
+            tls,
+        } = started
             .recv_timeout(Duration::from_secs(60))
             .expect("the server did not start")
             .unwrap_or_else(|e| panic!("the server did not start: {e}"));
@@ -251,6 +272,8 @@ impl TestServer {
             events,
             backups,
             tls,
+            metrics,
+            metrics_url: metrics_addr.map(|addr| format!("http://{addr}")),
             throttle_clock,
             running: Mutex::new(Some((stop, thread))),
             pg_database,
@@ -599,6 +622,97 @@ fn seed_other_school(conn: &mut DbConnection) {
     insert_enrolment(conn, school.id, &enrolment).expect("enrolment");
 }
 
+/// The real binary, `rollcall serve` on 127.0.0.1:0 over an existing database, with its log
+/// (stderr) read line by line: what school IT runs and reads. Killed on drop.
+pub struct BinaryServer {
+    /// `http://127.0.0.1:PORT`, as the server printed it.
+    pub url: String,
+    /// The log lines read so far.
+    pub seen: Vec<String>,
+    lines: std::sync::mpsc::Receiver<String>,
+    child: std::process::Child,
+    _data_dir: tempfile::TempDir,
+}
+
+impl BinaryServer {
+    /// Starts it on `db_url` at log level info, with these `ROLLCALL_*` variables besides.
+    pub fn start(db_url: &str, env: &[(&str, &str)]) -> BinaryServer {
+        use std::io::{BufRead, BufReader};
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("ROLLCALL_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("ROLLCALL_DATA_DIR", data_dir.path())
+            .env("ROLLCALL_DB", db_url)
+            .env("ROLLCALL_JWT_SECRET", TEST_JWT_SECRET)
+            .env("ROLLCALL_LOG", "info")
+            .env("ROLLCALL_SHUTDOWN_TIMEOUT_SECS", "1")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start rollcall serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).split(b'\n') {
+                let Ok(line) = line else { return };
+                if lines_tx.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut first = String::new();
+        let read = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first);
+        let url = first
+            .trim()
+            .strip_prefix("Rollcall is running at ")
+            .map(|url| url.trim_end_matches('/').to_owned());
+        let mut server = BinaryServer {
+            url: String::new(),
+            seen: Vec::new(),
+            lines,
+            child,
+            _data_dir: data_dir,
+        };
+        match (read, url) {
+            (Ok(_), Some(url)) => server.url = url,
+            _ => {
+                let _ = server.child.kill();
+                let said: Vec<String> = server.lines.try_iter().collect();
+                panic!("the server did not start: {first:?}; its log: {said:#?}");
+            }
+        }
+        server
+    }
+
+    /// The next log line holding `needle`, after the lines before it (kept in `seen`).
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}; saw {:#?}", self.seen));
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A signed-in user.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -616,6 +730,16 @@ pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
         .filter_map(|value| value.to_str().ok())
         .find(|value| value.starts_with("rollcall_refresh="))
         .map(|value| value.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// An error body without its `request_id`, which differs from answer to answer: to check that
+/// two answers say the same.
+pub fn without_request_id(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(error) = body.get_mut("error").and_then(Value::as_object_mut) {
+        error.remove("request_id");
+    }
+    body
 }
 
 /// A response, read.
