@@ -64,11 +64,11 @@ fn start_server(data_dir: &std::path::Path, db: Option<&str>, tls: bool) -> Serv
         serve.args(["--tls", "auto", "--tls-hosts", "127.0.0.1"]);
     }
     let mut child = serve.spawn().expect("start rollcall serve");
-    let stdout = child.stdout.take().expect("server stdout");
+    let mut stdout = BufReader::new(child.stdout.take().expect("server stdout"));
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the server's address");
+    stdout.read_line(&mut line).expect("read the server's address");
+    // The lines after the first (with HTTPS: the trust page, the fingerprint) are not needed.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let url = line
         .trim()
         .strip_prefix("Rollcall is running at ")
