@@ -10,7 +10,8 @@
 //! ROLLCALL_LOAD_SERVER_LOG (the server's log filter, e.g. `rollcall_server::sync::writer=debug`),
 //! ROLLCALL_LOAD_TLS (`off`, the default: plain HTTP; `on`: HTTPS with `--tls auto`, the clients
 //! trusting only the generated authority; `both`: plain HTTP, then HTTPS, each against a fresh
-//! server, and what HTTPS costs, from the same run).
+//! server, and what HTTPS costs, from the same run), ROLLCALL_LOAD_ROUNDS (1: with `both`, how
+//! many times to alternate the two; the medians are printed, as a shared machine is noisy).
 
 use chrono::{Duration as Days, NaiveDate, Utc};
 use rollcall_shared::protocol::{LoginRequest, LoginResponse, Outcome, PushRequest, PushResponse, Roster};
@@ -64,11 +65,11 @@ fn start_server(data_dir: &std::path::Path, db: Option<&str>, tls: bool) -> Serv
         serve.args(["--tls", "auto", "--tls-hosts", "127.0.0.1"]);
     }
     let mut child = serve.spawn().expect("start rollcall serve");
-    let stdout = child.stdout.take().expect("server stdout");
+    let mut stdout = BufReader::new(child.stdout.take().expect("server stdout"));
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the server's address");
+    stdout.read_line(&mut line).expect("read the server's address");
+    // The lines after the first (with HTTPS: the trust page, the fingerprint) are not needed.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let url = line
         .trim()
         .strip_prefix("Rollcall is running at ")
@@ -264,17 +265,58 @@ fn main() {
         Ok("off") | Err(_) => &[false],
         Ok(other) => panic!("ROLLCALL_LOAD_TLS={other:?}: expected off, on or both"),
     };
-    let runs: Vec<(bool, Measured)> = schemes.iter().map(|&tls| (tls, measure(&load, tls))).collect();
-    if let [(false, plain), (true, https)] = runs.as_slice() {
+    let rounds = if schemes.len() == 2 {
+        env_number("ROLLCALL_LOAD_ROUNDS", 1).max(1)
+    } else {
+        1
+    };
+    let mut runs: Vec<(bool, Measured)> = Vec::new();
+    let mut ratios = Vec::new();
+    for _ in 0..rounds {
+        let round: Vec<(bool, Measured)> = schemes.iter().map(|&tls| (tls, measure(&load, tls))).collect();
+        if let [(false, plain), (true, https)] = round.as_slice() {
+            ratios.push(https.rate / plain.rate);
+            println!(
+                "HTTPS / HTTP:  marks/s {:.2} ({:.0} / {:.0}), p50 {:.1} / {:.1} ms, p99 {:.1} / {:.1} ms",
+                https.rate / plain.rate,
+                https.rate,
+                plain.rate,
+                https.p50_ms,
+                plain.p50_ms,
+                https.p99_ms,
+                plain.p99_ms
+            );
+        }
+        runs.extend(round);
+    }
+    if rounds > 1 {
+        let median = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let rates = |tls: bool| {
+            median(
+                runs.iter()
+                    .filter(|(t, _)| *t == tls)
+                    .map(|(_, run)| run.rate)
+                    .collect(),
+            )
+        };
+        let p99s = |tls: bool| {
+            median(
+                runs.iter()
+                    .filter(|(t, _)| *t == tls)
+                    .map(|(_, run)| run.p99_ms)
+                    .collect(),
+            )
+        };
         println!(
-            "HTTPS / HTTP:  marks/s {:.2} ({:.0} / {:.0}), p50 {:.1} / {:.1} ms, p99 {:.1} / {:.1} ms",
-            https.rate / plain.rate,
-            https.rate,
-            plain.rate,
-            https.p50_ms,
-            plain.p50_ms,
-            https.p99_ms,
-            plain.p99_ms
+            "over {rounds} rounds, medians: HTTPS / HTTP marks/s {:.2} ({:.0} / {:.0}), p99 {:.1} / {:.1} ms",
+            median(ratios),
+            rates(true),
+            rates(false),
+            p99s(true),
+            p99s(false)
         );
     }
     if runs.iter().any(|(_, run)| run.failures > 0) {

@@ -134,9 +134,9 @@ pub async fn get_trust_page(req: HttpRequest, state: web::Data<AppState>) -> Htt
                 None => (
                     "This Rollcall server uses HTTPS",
                     fill(
-                        "    <p class=\"card\">It uses the school's own certificate, for {{names}}. Devices the \
-                         school manages trust it already. If a browser warns about the certificate at \
-                         <a href=\"{{app_url}}\">{{app_url}}</a>, ask IT.</p>\n",
+                        "    <section class=\"card\"><p>It uses the school's own certificate, for {{names}}. \
+                         Devices the school manages trust it already. If a browser warns about the \
+                         certificate at <a href=\"{{app_url}}\">{{app_url}}</a>, ask IT.</p></section>\n",
                         &[("names", &names.join(", ")), ("app_url", &app_url)],
                     ),
                 ),
@@ -144,10 +144,11 @@ pub async fn get_trust_page(req: HttpRequest, state: web::Data<AppState>) -> Htt
         }
         None => (
             "This Rollcall server speaks plain HTTP",
-            "    <p class=\"card\">Marks are still saved on each tablet and sent when it reaches the \
-             server, but the app cannot open without the network: browsers keep an app for offline \
-             use only on HTTPS. IT turns HTTPS on with <code>rollcall serve --tls auto</code> (see \
-             docs/tls.md in Rollcall's source); this page then says how tablets trust it.</p>\n"
+            "    <section class=\"card\"><p>Marks are still saved on each tablet and sent when it \
+             reaches the server, but the app cannot open without the network: browsers keep an app \
+             for offline use only on HTTPS. IT turns HTTPS on with <code>rollcall serve --tls \
+             auto</code> (see docs/tls.md in Rollcall's source); this page then says how tablets \
+             trust it.</p></section>\n"
                 .to_owned(),
         ),
     };

@@ -11,22 +11,25 @@ pub(super) fn run(settings: Settings) -> Result<(), String> {
         let listener = std::net::TcpListener::bind(bind).map_err(|e| crate::listen_error("--bind", bind, &e))?;
         let server = crate::launch(settings, listener).map_err(|e| e.to_string())?;
         // The first line is what scripts and tests wait for.
-        println!("Rollcall is running at {}", server.url());
+        say(format_args!("Rollcall is running at {}", server.url()));
         if let Some(tls) = server.tls() {
             match tls.authority() {
                 Some(ca) => {
                     if let Some(trust_url) = server.trust_url() {
-                        println!("Tablets trust its certificate authority at {trust_url}");
+                        say(format_args!("Tablets trust its certificate authority at {trust_url}"));
                     }
-                    println!("Certificate authority SHA-256 fingerprint: {}", ca.sha256_fingerprint());
+                    say(format_args!(
+                        "Certificate authority SHA-256 fingerprint: {}",
+                        ca.sha256_fingerprint()
+                    ));
                 }
                 None => {
                     let certificate = tls.current();
-                    println!(
+                    say(format_args!(
                         "HTTPS certificate for {}, valid until {}",
                         certificate.names.join(", "),
                         certificate.not_after.date()
-                    );
+                    ));
                 }
             }
         }
@@ -41,6 +44,14 @@ pub(super) fn run(settings: Settings) -> Result<(), String> {
         });
         server.wait().await.map_err(|e| e.to_string())
     })
+}
+
+/// Prints a line of what `serve` says at start. A script that read the line it waited for and
+/// closed its end of stdout must not stop the server (`println!` would panic).
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 /// Ctrl-C or SIGTERM (what systemd and `docker stop` send).
