@@ -75,6 +75,7 @@ enum ConfigCommand {
     /// Print the settings `rollcall serve` would use and where each came from (secrets
     /// redacted); fails, with the reason, on a setting the server would refuse.
     #[command(after_help = PRECEDENCE)]
+    // Boxed, as `Serve`'s: the settings table is far larger than the other commands' arguments.
     Check(Box<Settings>),
 }
 
