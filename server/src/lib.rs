@@ -34,6 +34,9 @@ use crate::settings::Settings;
 use crate::state::{AppState, Https};
 use crate::sync::clock::ServerClock;
 use crate::sync::notices::EventHub;
+#[cfg(feature = "postgres")]
+use crate::sync::relay;
+use crate::sync::relay::{Relay, ServerId};
 use crate::sync::writer::{PushWriter, WriterContext, WriterThread};
 use actix_web::dev::ServerHandle;
 use actix_web::web;
@@ -249,6 +252,12 @@ pub fn launch_with(
     let events = EventHub::default();
     let metrics = Arc::new(Metrics::new());
     let unreadable = UnreadableRows::default();
+    let server_id = ServerId::new();
+    let relay = match db.url() {
+        #[cfg(feature = "postgres")]
+        db::DbUrl::Postgres(url) => relay::start(url, events.clone(), server_id),
+        _ => Relay::not_used(),
+    };
     let (writer, writer_thread) = PushWriter::start(WriterContext {
         db: db.clone(),
         clock: clock.clone(),
@@ -257,6 +266,7 @@ pub fn launch_with(
         group_commit_max_ops: settings.group_commit_max_ops,
         unreadable: unreadable.clone(),
         metrics: metrics.clone(),
+        server_id,
     })?;
     let checkpointer = db::Checkpointer::start(&db).map_err(db::OpenError::from)?;
     let last_backup = LastBackup::default();
@@ -304,6 +314,7 @@ pub fn launch_with(
         last_backup,
         https,
         metrics: metrics.clone(),
+        relay,
     });
     let metrics_server = metrics_listener
         .map(|listener| api::serve_metrics(state.clone(), shutdown_timeout, listener))

@@ -12,6 +12,7 @@ use crate::security::tokens::TokenKeys;
 use crate::settings::Settings;
 use crate::sync::clock::ServerClock;
 use crate::sync::notices::EventHub;
+use crate::sync::relay::Relay;
 use crate::sync::writer::PushWriter;
 
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub struct AppState {
     pub https: Option<Https>,
     /// What `/metrics` shows (counters and histograms; states are read when scraped).
     pub metrics: std::sync::Arc<Metrics>,
+    /// Whether this server hears the notices of the other servers on its database.
+    pub relay: Relay,
 }
 
 /// The HTTPS side of the server (docs/tls.md).

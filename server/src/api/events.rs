@@ -13,7 +13,7 @@ use crate::db::roster;
 use crate::error::AppError;
 use crate::security::AuthUser;
 use crate::state::AppState;
-use crate::sync::notices::{Audience, OpenStream};
+use crate::sync::notices::{Audience, Heard, OpenStream};
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -25,6 +25,8 @@ use tokio::sync::broadcast;
 pub const KEEPALIVE: Duration = Duration::from_secs(20);
 /// The first frame of every stream: reconnect after 5 s if it drops; the stream is ready.
 const READY_FRAME: &str = "retry: 5000\nevent: ready\ndata: {}\n\n";
+/// A notice that names no classes: some were missed, so the client pulls whatever it holds.
+const MISSED_FRAME: &str = "event: changes\ndata: {}\n\n";
 /// The frame sent after [`KEEPALIVE`] without an event: a comment, which clients ignore.
 pub const KEEPALIVE_FRAME: &str = ": keepalive\n\n";
 
@@ -92,8 +94,8 @@ pub async fn stream_events(
                         return None;
                     }
                     let frame = tokio::select! {
-                        received = notices.recv() => match received {
-                            Ok(notice) => match audience.visible(&notice) {
+                        received = notices.recv() => match received.as_deref() {
+                            Ok(Heard::Notice(notice)) => match audience.visible(notice) {
                                 Some(visible) => {
                                     let data = serde_json::to_string(&visible).unwrap_or_else(|_| "{}".to_owned());
                                     format!("event: changes\ndata: {data}\n\n")
@@ -101,7 +103,7 @@ pub async fn stream_events(
                                 None => continue,
                             },
                             // Missed some: say "something changed" and let the client pull.
-                            Err(broadcast::error::RecvError::Lagged(_)) => "event: changes\ndata: {}\n\n".to_owned(),
+                            Ok(Heard::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => MISSED_FRAME.to_owned(),
                             Err(broadcast::error::RecvError::Closed) => return None,
                         },
                         _ = tokio::time::sleep(KEEPALIVE) => KEEPALIVE_FRAME.to_owned(),

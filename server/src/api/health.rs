@@ -5,6 +5,7 @@ use crate::db::migrations;
 use crate::error::AppError;
 use crate::integrity::UnreadableRow;
 use crate::state::AppState;
+use crate::sync::relay::RelayStatus;
 use actix_web::web;
 use serde::Serialize;
 
@@ -22,6 +23,11 @@ pub struct Health {
     /// database to.
     #[schema(example = "20261203000001")]
     schema_version: String,
+    /// Whether this server hears at once of changes made through the other servers on the same
+    /// PostgreSQL database (docs/install.md, "A district"): `listening`; `connecting` while it
+    /// cannot (tablets connected here then get those changes at their next sync); `not_used` on
+    /// SQLite.
+    other_servers: RelayStatus,
 }
 
 /// `GET /healthz`
@@ -48,5 +54,6 @@ pub async fn get_health(state: web::Data<AppState>) -> Result<web::Json<Health>,
         status: if unreadable_rows.is_empty() { "ok" } else { "degraded" },
         unreadable_rows,
         schema_version,
+        other_servers: state.relay.status(),
     }))
 }

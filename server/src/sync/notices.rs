@@ -2,8 +2,8 @@
 //! and from which device, and every open event stream (`api::events`) hears the ones its reader
 //! may see. A notice carries no marks; the client pulls them with its cursor.
 //!
-//! Notices come from this server's own writer. With several servers on one PostgreSQL database a
-//! screen hears only the pushes that reached its server; its periodic pull covers the rest.
+//! Notices come from this server's own writer and, with several servers on one PostgreSQL
+//! database, from the others' through `sync::relay`.
 
 use rollcall_shared::protocol::ChangeNotice;
 use rollcall_shared::{ClassId, SchoolId};
@@ -11,17 +11,26 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
 
-/// One committed push's notice, and the school it concerns (which is not sent).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One committed push's notice, and the school it concerns (which is not sent to clients).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SchoolNotice {
     pub school_id: SchoolId,
     pub notice: ChangeNotice,
 }
 
+/// What every open stream hears.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Heard {
+    Notice(SchoolNotice),
+    /// Notices were lost on the way (the relay from the other servers dropped): each client
+    /// should pull, whatever its classes.
+    Missed,
+}
+
 /// Fans notices out to every open event stream.
 #[derive(Debug, Clone)]
 pub struct EventHub {
-    notices: broadcast::Sender<Arc<SchoolNotice>>,
+    notices: broadcast::Sender<Arc<Heard>>,
     closing: Arc<watch::Sender<bool>>,
     /// How many streams are open now. Each holds a socket and a task until its client has gone.
     open: Arc<watch::Sender<usize>>,
@@ -40,7 +49,12 @@ impl Default for EventHub {
 impl EventHub {
     /// Tells every listener of the caller's school; nobody listening is fine.
     pub fn publish(&self, notice: SchoolNotice) {
-        let _ = self.notices.send(Arc::new(notice));
+        let _ = self.notices.send(Arc::new(Heard::Notice(notice)));
+    }
+
+    /// Tells every listener that some notices were lost, so that each pulls.
+    pub fn publish_missed(&self) {
+        let _ = self.notices.send(Arc::new(Heard::Missed));
     }
 
     /// Ends every open stream, so that a graceful shutdown does not wait for them.
@@ -55,7 +69,7 @@ impl EventHub {
     }
 
     /// The notices published from now on, for one stream.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<SchoolNotice>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Heard>> {
         self.notices.subscribe()
     }
 

@@ -19,6 +19,7 @@ use crate::security::AuthUser;
 use crate::sync::authz::AuthzSnapshot;
 use crate::sync::clock::{ServerClock, wall_ms};
 use crate::sync::notices::{EventHub, SchoolNotice};
+use crate::sync::relay::{self, ServerId};
 use chrono::{DateTime, Utc};
 use rollcall_shared::column::Stored;
 use rollcall_shared::protocol::{ChangeNotice, OpResult, Outcome, PushResponse};
@@ -108,6 +109,8 @@ pub struct WriterContext {
     pub unreadable: UnreadableRows,
     /// Counts each group commit and its ops' outcomes.
     pub metrics: Arc<Metrics>,
+    /// This server among the district's, in the notices it sends the others (`sync::relay`).
+    pub server_id: ServerId,
 }
 
 impl PushWriter {
@@ -268,6 +271,11 @@ fn commit_group(
         write_transaction(conn, |conn| {
             snapshot.refresh(conn, &context.unreadable)?;
             let outcomes = apply_pushes(conn, snapshot, jobs, now, context)?;
+            let notices: Vec<&SchoolNotice> = outcomes
+                .iter()
+                .filter_map(|outcome| outcome.as_ref().ok()?.notice.as_ref())
+                .collect();
+            relay::announce(conn, context.server_id, &notices)?;
             Ok::<_, AppError>((outcomes, started.elapsed()))
         })
     };
