@@ -11,8 +11,8 @@ mod common;
 
 use common::{PASSWORD, TestServer};
 use reqwest::StatusCode;
-use rollcall_server::db::{Db, DbUrl};
 use rollcall_server::db::login_throttle::{self, Subject};
+use rollcall_server::db::{Db, DbUrl};
 use rollcall_server::security::throttle::{LoginThrottle, ManualClock, ThrottleClock};
 use rollcall_server::settings::Settings;
 use std::net::{IpAddr, Ipv4Addr};
@@ -60,7 +60,10 @@ async fn failures_spread_over_two_servers_add_up_and_both_refuse(server: &TestSe
         let retry_after = refused(one.login_from(ATTACKER, "Teacher4", PASSWORD).await).await;
         assert_eq!(retry_after, "1");
         // The account waits, not only the address.
-        assert_eq!(refused(one.login_from(ELSEWHERE, "teacher4", PASSWORD).await).await, "1");
+        assert_eq!(
+            refused(one.login_from(ELSEWHERE, "teacher4", PASSWORD).await).await,
+            "1"
+        );
     }
     // The wait ends on both at once (they share the clock, as NTP makes servers do).
     server.throttle_clock.advance(Duration::from_secs(1));
@@ -76,7 +79,10 @@ async fn a_restart_forgives_no_failure_and_no_trust(server: &TestServer) {
         StatusCode::OK
     );
     six_failures([server, server]).await;
-    assert_eq!(refused(server.login_from(ATTACKER, "teacher4", PASSWORD).await).await, "1");
+    assert_eq!(
+        refused(server.login_from(ATTACKER, "teacher4", PASSWORD).await).await,
+        "1"
+    );
 
     server.stop().unwrap();
     let restarted = server.sibling().await;
@@ -183,7 +189,15 @@ async fn a_login_is_refused_with_503_while_postgres_is_unreachable() {
     let Some(server) = TestServer::start_postgres().await else {
         return;
     };
-    let name = server.db_url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let name = server
+        .db_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     let mut admin = PgConnection::establish(&std::env::var("ROLLCALL_TEST_PG").unwrap()).unwrap();
     admin
         .batch_execute(&format!(

@@ -15,9 +15,9 @@ use diesel::sql_types::BigInt;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 
-/// Keys longer than this are stored as their SHA-256: a login may name any username up to the
-/// body limit, and PostgreSQL cannot index a key of kilobytes. No account has a name this long
-/// (usernames are at most 64 characters), so no account's key changes.
+/// Usernames longer than this are stored as their SHA-256: a login may name any username up to
+/// the body limit, and PostgreSQL cannot index a key of kilobytes. No account has a name this
+/// long (usernames are at most 64 characters), so no account's key changes.
 const LONGEST_KEY: usize = 128;
 
 /// `login_failures.kind` of an account's row, and of an address's.
@@ -49,8 +49,10 @@ impl Subject<'_> {
     }
 }
 
+/// A username as stored: itself, or its SHA-256 when it is too long or holds a control character
+/// (PostgreSQL text cannot hold a NUL; no account's name holds a control character).
 fn username_key(username: &str) -> String {
-    if username.len() <= LONGEST_KEY {
+    if username.len() <= LONGEST_KEY && !username.chars().any(char::is_control) {
         username.to_owned()
     } else {
         format!("sha256:{:x}", Sha256::digest(username.as_bytes()))

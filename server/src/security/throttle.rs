@@ -152,9 +152,7 @@ impl LoginThrottle {
         self.db
             .run(move |conn| Ok(throttle.check_at(conn, &username, address, now)?))
             .await?
-            .map_err(|RetryAfter(secs)| AppError::RateLimited {
-                retry_after_secs: secs,
-            })
+            .map_err(|RetryAfter(secs)| AppError::RateLimited { retry_after_secs: secs })
     }
 
     /// Counts a failed login.
@@ -209,7 +207,9 @@ impl LoginThrottle {
                 // An account's failures count until the account signs in successfully or the
                 // run goes stale: waits are capped, so this cannot lock it out.
                 Subject::Account(_) => failures.record(now, self.account_free, FORGET_AFTER_MS, self.max_delay_ms),
-                Subject::Address(_) => failures.record(now, self.address_free, self.address_window_ms, self.max_delay_ms),
+                Subject::Address(_) => {
+                    failures.record(now, self.address_free, self.address_window_ms, self.max_delay_ms)
+                }
             },
         )
     }
@@ -380,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn a_username_of_any_length_is_counted() {
+    fn a_username_of_any_length_or_character_is_counted() {
         let mut f = fixture();
         let now = now_ms();
         let long = "x".repeat(60_000);
@@ -389,6 +389,12 @@ mod tests {
         }
         assert!(f.check(&long, HOME, now).is_err());
         assert!(f.check(&"x".repeat(59_999), HOME, now).is_ok());
+        // PostgreSQL text cannot hold a NUL (server/tests/hostile_input.rs sends one there).
+        for _ in 0..4 {
+            f.fail("ana\0", ATTACKER, now);
+        }
+        assert!(f.check("ana\0", HOME, now).is_err());
+        assert!(f.check("ana", HOME, now).is_ok());
     }
 
     #[test]

@@ -177,7 +177,16 @@ impl TestServer {
     pub async fn sibling_with(&self, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let clock = self.throttle_clock.clone();
-        TestServer::boot(self.backend, data_dir, self.db_url.clone(), None, false, clock, configure).await
+        TestServer::boot(
+            self.backend,
+            data_dir,
+            self.db_url.clone(),
+            None,
+            false,
+            clock,
+            configure,
+        )
+        .await
     }
 
     async fn boot(
