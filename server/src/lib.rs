@@ -294,7 +294,7 @@ pub fn launch_with(
         settings.workers
     };
     let shutdown_timeout = settings.shutdown_timeout;
-    let throttle = LoginThrottle::new(&settings, throttle_clock);
+    let throttle = LoginThrottle::new(&settings, db.clone(), throttle_clock);
     let sessions = SessionRevocations::new(settings.session_recheck);
     let tls_config = tls.as_ref().map(|tls| tls.server_config()).transpose()?;
     let https = tls.as_ref().map(|tls| Https {

@@ -147,37 +147,24 @@ async fn logout_revokes_the_sign_in(server: &TestServer) {
     assert_eq!(again.status, StatusCode::NO_CONTENT);
 }
 
-async fn login_from(address: [u8; 4], server: &TestServer, username: &str, password: &str) -> reqwest::Response {
-    let client = reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from(address))
-        .build()
-        .unwrap();
-    client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn failed_logins_are_throttled_without_locking_the_owner_out(server: &TestServer) {
     const HOME: [u8; 4] = [127, 0, 0, 1];
     const ELSEWHERE: [u8; 4] = [127, 0, 0, 2];
     // teacher4 signs in from their own tablet once.
     assert_eq!(
-        login_from(HOME, server, "teacher4", PASSWORD).await.status(),
+        server.login_from(HOME, "teacher4", PASSWORD).await.status(),
         StatusCode::OK
     );
     // Someone elsewhere guesses. Five failures are free; then each try must wait.
     for _ in 0..5 {
-        let response = login_from(ELSEWHERE, server, "teacher4", "guess").await;
+        let response = server.login_from(ELSEWHERE, "teacher4", "guess").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
-        login_from(ELSEWHERE, server, "teacher4", "guess").await.status(),
+        server.login_from(ELSEWHERE, "teacher4", "guess").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let throttled = login_from(ELSEWHERE, server, "teacher4", PASSWORD).await;
+    let throttled = server.login_from(ELSEWHERE, "teacher4", PASSWORD).await;
     assert_eq!(
         throttled.status(),
         StatusCode::TOO_MANY_REQUESTS,
@@ -194,27 +181,27 @@ async fn failed_logins_are_throttled_without_locking_the_owner_out(server: &Test
     server
         .throttle_clock
         .advance(Duration::from_secs(retry_after) - Duration::from_millis(1));
-    let early = login_from(ELSEWHERE, server, "teacher4", PASSWORD).await;
+    let early = server.login_from(ELSEWHERE, "teacher4", PASSWORD).await;
     assert_eq!(early.status(), StatusCode::TOO_MANY_REQUESTS, "a moment early");
     assert_eq!(early.headers()["retry-after"], "1");
     server.throttle_clock.advance(Duration::from_millis(1));
     assert_eq!(
-        login_from(ELSEWHERE, server, "teacher4", "guess").await.status(),
+        server.login_from(ELSEWHERE, "teacher4", "guess").await.status(),
         StatusCode::UNAUTHORIZED,
         "on time, the try is judged"
     );
     // That failure doubled the wait.
-    let again = login_from(ELSEWHERE, server, "teacher4", PASSWORD).await;
+    let again = server.login_from(ELSEWHERE, "teacher4", PASSWORD).await;
     assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(again.headers()["retry-after"], (2 * retry_after).to_string().as_str());
     // The owner's own tablet is not held back by the stranger's failures, and its sign-in
     // forgives the account's failures.
     assert_eq!(
-        login_from(HOME, server, "teacher4", PASSWORD).await.status(),
+        server.login_from(HOME, "teacher4", PASSWORD).await.status(),
         StatusCode::OK
     );
     assert_eq!(
-        login_from(ELSEWHERE, server, "teacher4", PASSWORD).await.status(),
+        server.login_from(ELSEWHERE, "teacher4", PASSWORD).await.status(),
         StatusCode::OK
     );
 }

@@ -49,6 +49,7 @@ fn peer_ip(req: &HttpRequest) -> IpAddr {
         (status = 400, description = "Malformed body", body = rollcall_shared::protocol::ErrorBody),
         (status = 401, description = "Wrong username or password (INVALID_CREDENTIALS)", body = rollcall_shared::protocol::ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After (RATE_LIMITED)", body = rollcall_shared::protocol::ErrorBody),
+        (status = 503, description = "The database, which keeps the failed-login counts, does not answer; nothing was tried (UNAVAILABLE)", body = rollcall_shared::protocol::ErrorBody),
     )
 )]
 pub async fn login_user(
@@ -59,12 +60,9 @@ pub async fn login_user(
     let LoginRequest { username, password } = body.into_inner();
     let username = normalize_username(&username);
     let address = peer_ip(&req);
-    state
-        .throttle
-        .check(&username, address)
-        .map_err(|retry| AppError::RateLimited {
-            retry_after_secs: retry.0,
-        })?;
+    // The throttle's counts are in the database: when it cannot be read, the login fails
+    // (Unavailable) rather than going unthrottled.
+    state.throttle.check(&username, address).await?;
 
     let lookup = username.clone();
     let user = state
@@ -85,8 +83,8 @@ pub async fn login_user(
     let user = match user {
         Some(user) if matches => user,
         _ => {
-            state.throttle.record_failure(&username, address);
             tracing::info!(%username, %address, "failed login");
+            state.throttle.record_failure(&username, address).await?;
             return Err(AppError::InvalidCredentials);
         }
     };
@@ -95,7 +93,7 @@ pub async fn login_user(
             "this account is disabled; ask the school office to enable it".to_owned(),
         ));
     }
-    state.throttle.record_success(&username, address);
+    state.throttle.record_success(&username, address).await?;
     let info = user.info();
     let ttl_ms = refresh_ttl_ms(&state);
     let user_id = user.id;

@@ -21,7 +21,7 @@ pub struct Health {
     /// The database's schema version: the latest migration applied to it (see
     /// docs/backup-and-upgrades.md). `rollcall --version` names the one this server brings a
     /// database to.
-    #[schema(example = "20261203000001")]
+    #[schema(example = "20261204000001")]
     schema_version: String,
     /// Whether this server hears at once of changes made through the other servers on the same
     /// PostgreSQL database (docs/install.md, "A district"): `listening`; `connecting` while it

@@ -11,6 +11,7 @@ mod checkpointer;
 pub mod feed;
 pub mod in_use;
 pub mod locks;
+pub mod login_throttle;
 pub mod marks;
 pub mod migrations;
 pub mod roster;
@@ -329,7 +330,8 @@ impl Db {
 
 /// Runs `f` in a write transaction and commits it; rolls back if `f` fails.
 ///
-/// Every write goes through here, so writers are serialized the same way on both backends:
+/// Every write goes through here (but the login throttle's, see [`row_locking_transaction`]), so
+/// writers are serialized the same way on both backends:
 /// - SQLite: `BEGIN IMMEDIATE` takes the write lock up front (waiting out `busy_timeout`), so a
 ///   transaction never fails half-way because another writer got in first.
 /// - PostgreSQL: a transaction-scoped advisory lock, held until commit. It makes the op log's
@@ -342,13 +344,47 @@ where
     E: From<diesel::result::Error>,
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
 {
+    transaction(conn, Writers::Serialized, f)
+}
+
+/// Runs `f` in a transaction that, on PostgreSQL, waits only for transactions holding the rows it
+/// locks: for the login throttle's small writes, which must not queue behind the push writer's
+/// group commits (the advisory lock of [`write_transaction`]). `f` must lock each row it reads and
+/// then writes (`SELECT … FOR UPDATE`). On SQLite, which has one writer at a time anyway, it
+/// begins like [`write_transaction`]: `BEGIN IMMEDIATE`.
+pub fn row_locking_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    transaction(conn, Writers::RowLocks, f)
+}
+
+/// How a PostgreSQL transaction waits for other writers.
+#[derive(Clone, Copy)]
+enum Writers {
+    /// Behind every other [`write_transaction`], on every server.
+    Serialized,
+    /// Only for the rows it locks.
+    RowLocks,
+}
+
+fn transaction<T, E, F>(conn: &mut DbConnection, writers: Writers, f: F) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
     match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
         #[cfg(feature = "postgres")]
         DbConnection::Pg(inner) => {
             AnsiTransactionManager::begin_transaction(inner)?;
-            if let Err(e) = inner.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")) {
+            let locked = match writers {
+                Writers::Serialized => inner.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")),
+                Writers::RowLocks => Ok(()),
+            };
+            if let Err(e) = locked {
                 let _ = AnsiTransactionManager::rollback_transaction(inner);
                 return Err(e.into());
             }

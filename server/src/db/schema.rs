@@ -186,6 +186,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Failed logins counted per account or per address (`db::login_throttle`).
+    login_failures (kind, subject) {
+        kind -> Text,
+        subject -> Text,
+        failures -> BigInt,
+        window_start -> Nullable<BigInt>,
+        wait_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Which addresses signed in to which accounts, and when (`db::login_throttle`).
+    login_trust (username, address) {
+        username -> Text,
+        address -> Text,
+        trusted_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     schools,
     users,
@@ -202,4 +222,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     excused_absences,
     refresh_tokens,
     authz_version,
+    login_failures,
+    login_trust,
 );

@@ -111,7 +111,8 @@ pub struct TestServer {
     /// (`Settings::metrics_bind`).
     pub metrics_url: Option<String>,
     /// The clock of the server's login throttle: it stands still until a test moves it, so a
-    /// test sees a login wait end without waiting it out.
+    /// test sees a login wait end without waiting it out. Its siblings share it, as servers of
+    /// one district agree on the time.
     pub throttle_clock: ManualClock,
     /// Stops the server, and its thread; taken by the first [`TestServer::stop`].
     running: Mutex<Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>>,
@@ -163,10 +164,11 @@ impl TestServer {
             dir,
             pg_database,
         } = database;
-        TestServer::boot(backend, dir, url, pg_database, seed, configure).await
+        TestServer::boot(backend, dir, url, pg_database, seed, ManualClock::new(), configure).await
     }
 
-    /// Another server on the same database (a district runs several behind a proxy).
+    /// Another server on the same database (a district runs several behind a proxy), or this
+    /// one restarted once it is stopped.
     pub async fn sibling(&self) -> TestServer {
         self.sibling_with(|_| {}).await
     }
@@ -174,7 +176,17 @@ impl TestServer {
     /// Another server on the same database, with some settings changed from the tests' defaults.
     pub async fn sibling_with(&self, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        TestServer::boot(self.backend, data_dir, self.db_url.clone(), None, false, configure).await
+        let clock = self.throttle_clock.clone();
+        TestServer::boot(
+            self.backend,
+            data_dir,
+            self.db_url.clone(),
+            None,
+            false,
+            clock,
+            configure,
+        )
+        .await
     }
 
     async fn boot(
@@ -183,6 +195,7 @@ impl TestServer {
         db_url: String,
         pg_database: Option<PgDatabase>,
         seed: bool,
+        throttle_clock: ManualClock,
         configure: impl FnOnce(&mut Settings),
     ) -> TestServer {
         let mut settings = Settings {
@@ -208,7 +221,6 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, started) = std::sync::mpsc::channel::<Result<Started, String>>();
-        let throttle_clock = ManualClock::new();
         let server_throttle_clock = ThrottleClock::Manual(throttle_clock.clone());
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -353,6 +365,21 @@ impl TestServer {
     /// A login request with any body; returns the reply, whatever it is.
     pub async fn try_login(&self, body: Value) -> Reply {
         self.call("POST", "/api/v1/auth/login", None, Some(body)).await
+    }
+
+    /// A login from a local address of the test's choosing (`127.0.0.2`, …), as another device
+    /// would make it: the throttle counts by address.
+    pub async fn login_from(&self, address: [u8; 4], username: &str, password: &str) -> reqwest::Response {
+        let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(address))
+            .build()
+            .expect("http client");
+        client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login request")
     }
 
     /// Ends the sign-in of a refresh cookie (`rollcall_refresh=…`); returns the reply.

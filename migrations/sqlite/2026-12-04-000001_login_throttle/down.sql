@@ -1,0 +1,2 @@
+DROP TABLE login_trust;
+DROP TABLE login_failures;
