@@ -121,6 +121,7 @@ pub struct RunningServer {
     server: actix_web::dev::Server,
     metrics_server: Option<actix_web::dev::Server>,
     metrics: Arc<Metrics>,
+    relay: Relay,
     stop: StopHandle,
     writer: WriterThread,
     checkpointer: Option<db::Checkpointer>,
@@ -143,6 +144,11 @@ impl RunningServer {
     /// The hub of the event streams, e.g. to see how many are open.
     pub fn events(&self) -> EventHub {
         self.stop.events.clone()
+    }
+
+    /// Whether it hears the other servers on its database, to read or to wait on.
+    pub fn relay(&self) -> Relay {
+        self.relay.clone()
     }
 
     /// The scheduled backups (`None` unless `--backup-every` is set), e.g. to ask for one now.
@@ -314,7 +320,7 @@ pub fn launch_with(
         last_backup,
         https,
         metrics: metrics.clone(),
-        relay,
+        relay: relay.clone(),
     });
     let metrics_server = metrics_listener
         .map(|listener| api::serve_metrics(state.clone(), shutdown_timeout, listener))
@@ -340,6 +346,7 @@ pub fn launch_with(
         server,
         metrics_server,
         metrics,
+        relay,
         stop,
         writer: writer_thread,
         checkpointer,

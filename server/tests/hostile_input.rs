@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{BinaryServer, Classes, Device, PASSWORD, TestServer, school_day};
+use common::{BinaryServer, Classes, Device, PASSWORD, TestServer, read_events, school_day};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use rollcall_server::db::schema::{locks, op_log};
@@ -418,25 +418,6 @@ async fn an_unreadable_logged_change_is_skipped_by_pull_and_reported(server: &Te
         "{:?}",
         health.body
     );
-}
-
-/// Reads an event stream until `until` holds for what arrived, or it ends; what arrived, and
-/// whether it ended. Waits at most a minute: that is a failure, not a timing.
-async fn read_events(response: &mut reqwest::Response, until: impl Fn(&str) -> bool) -> (String, bool) {
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        match tokio::time::timeout_at(deadline, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => {
-                text.push_str(&String::from_utf8_lossy(&chunk));
-                if until(&text) {
-                    return (text, false);
-                }
-            }
-            Ok(_) => return (text, true),
-            Err(_) => panic!("nothing more on the stream within a minute; so far: {text:?}"),
-        }
-    }
 }
 
 async fn an_event_stream_hears_only_its_classes_and_ends_with_its_sign_in(server: &TestServer) {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Device, TestServer, school_day};
+use common::{Device, TestServer, pulled_state, school_day};
 use reqwest::StatusCode;
 use rollcall_shared::OpId;
 use serde_json::{Value, json};
@@ -27,23 +27,6 @@ backend_tests!(
     pull_limits_outside_one_to_a_thousand_are_refused_not_clamped,
     cursors_are_feed_positions_and_old_ones_still_work,
 );
-
-/// Pull everything as `token` and fold it into field → (value, hlc), the client's view.
-async fn pulled_state(server: &TestServer, token: &str) -> BTreeMap<String, (Value, String)> {
-    let (changes, _, _) = server.pull_all(token, None, 1000).await;
-    let mut state: BTreeMap<String, (Value, String)> = BTreeMap::new();
-    for change in changes {
-        let key = format!(
-            "{}/{}/{}/{}/{}",
-            change["class_id"], change["date"], change["period"], change["student_id"], change["field"]
-        );
-        let hlc = change["hlc"].as_str().unwrap().to_owned();
-        if state.get(&key).is_none_or(|(_, stored)| *stored < hlc) {
-            state.insert(key, (change["value"].clone(), hlc));
-        }
-    }
-    state
-}
 
 async fn the_same_batch_three_times_changes_nothing_after_the_first(server: &TestServer) {
     let (token, classes) = server.login_with_classes("teacher1").await;

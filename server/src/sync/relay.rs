@@ -136,6 +136,15 @@ impl Relay {
     pub fn status(&self) -> RelayStatus {
         *self.status.borrow()
     }
+
+    /// Waits until the status is `wanted` (at once if it is). Never returns if it does not come.
+    pub async fn wait_for(&self, wanted: RelayStatus) {
+        let mut status = self.status.clone();
+        if status.wait_for(|now| *now == wanted).await.is_err() {
+            // The relay ended with the server: the status will not change again.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Starts listening for the other servers' notices on PostgreSQL at `url`, and keeps at it

@@ -100,6 +100,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// The server's event hub, to see how many event streams it holds open.
     pub events: rollcall_server::sync::notices::EventHub,
+    /// Whether it hears the other servers on its database (PostgreSQL).
+    pub relay: rollcall_server::sync::relay::Relay,
     /// Its scheduled backups, when a test turned them on (`--backup-every`).
     pub backups: Option<Backups>,
     /// The HTTPS certificate of a server started with `--tls auto` (see [`TestServer::url`]:
@@ -125,6 +127,7 @@ static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// What the server thread hands back once the server listens.
 struct Started {
     events: rollcall_server::sync::notices::EventHub,
+    relay: rollcall_server::sync::relay::Relay,
     metrics: std::sync::Arc<rollcall_server::metrics::Metrics>,
     metrics_addr: Option<std::net::SocketAddr>,
     backups: Option<Backups>,
@@ -233,6 +236,7 @@ impl TestServer {
                 };
                 let _ = ready.send(Ok(Started {
                     events: server.events(),
+                    relay: server.relay(),
                     metrics: server.metrics(),
                     metrics_addr: server.metrics_addr,
                     backups: server.backups(),
@@ -248,6 +252,7 @@ impl TestServer {
         });
         let Started {
             events,
+            relay,
             metrics,
             metrics_addr,
             backups,
@@ -282,6 +287,7 @@ impl TestServer {
             data_dir,
             http: http.build().expect("http client"),
             events,
+            relay,
             backups,
             tls,
             metrics,
@@ -898,4 +904,40 @@ pub fn school_day(offset_days: i64) -> String {
     (start + chrono::Duration::days(offset_days))
         .format("%Y-%m-%d")
         .to_string()
+}
+
+/// Reads an event stream until `until` holds for what arrived, or it ends; what arrived, and
+/// whether it ended. Waits at most a minute: that is a failure, not a timing.
+pub async fn read_events(response: &mut reqwest::Response, until: impl Fn(&str) -> bool) -> (String, bool) {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                if until(&text) {
+                    return (text, false);
+                }
+            }
+            Ok(_) => return (text, true),
+            Err(_) => panic!("nothing more on the stream within a minute; so far: {text:?}"),
+        }
+    }
+}
+
+/// Pulls everything as `token` and fold it into field → (value, hlc), the client's view.
+pub async fn pulled_state(server: &TestServer, token: &str) -> std::collections::BTreeMap<String, (Value, String)> {
+    let (changes, _, _) = server.pull_all(token, None, 1000).await;
+    let mut state: std::collections::BTreeMap<String, (Value, String)> = std::collections::BTreeMap::new();
+    for change in changes {
+        let key = format!(
+            "{}/{}/{}/{}/{}",
+            change["class_id"], change["date"], change["period"], change["student_id"], change["field"]
+        );
+        let hlc = change["hlc"].as_str().unwrap().to_owned();
+        if state.get(&key).is_none_or(|(_, stored)| *stored < hlc) {
+            state.insert(key, (change["value"].clone(), hlc));
+        }
+    }
+    state
 }
