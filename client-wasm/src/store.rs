@@ -25,7 +25,8 @@ use crate::sorted::sorted_unique;
 use rexie::{Index, KeyRange, ObjectStore, Rexie, Store, Transaction, TransactionMode};
 use rollcall_shared::protocol::{PushResponse, Roster};
 use rollcall_shared::{
-    Change, ErrorCode, FieldChange, Hlc, HlcClock, NodeId, Op, OpId, RegisterKey, RegisterState, ValidationCode,
+    Change, ErrorCode, FieldChange, Hlc, HlcClock, MergeOutcome, NodeId, Op, OpId, RegisterKey, RegisterState,
+    ValidationCode,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -690,12 +691,17 @@ impl LocalStore {
             let mut updated = Vec::with_capacity(keys.len());
             for (record, key) in records.into_iter().zip(&keys) {
                 let mut record = record?;
+                let mut changed = false;
                 for change in changes.iter().filter(|change| change.register == *key) {
-                    record.server.apply(change.change.clone(), change.hlc);
-                    record.local.apply(change.change.clone(), change.hlc);
+                    changed |= record.server.apply(change.change.clone(), change.hlc) == MergeOutcome::Applied;
+                    changed |= record.local.apply(change.change.clone(), change.hlc) == MergeOutcome::Applied;
                 }
                 touched.push(record.reg.clone());
-                updated.push((to_js(&record)?, None));
+                // The page after this tablet's own push holds its acknowledged ops, which the
+                // register already has: nothing to write then.
+                if changed {
+                    updated.push((to_js(&record)?, None));
+                }
             }
             registers.put_all(updated.into_iter()).await?;
             let mut sync = get::<SyncRecord>(&meta, META_SYNC).await?.unwrap_or_default();

@@ -120,6 +120,20 @@ async fn pulled_and_local_writes_merge_by_lww_and_each_student_shows_where_it_st
         store.sync_record().await.expect("sync").cursor.as_deref(),
         Some("cursor-1")
     );
+
+    // The page after our own push brings our acknowledged ops back: the register, which holds
+    // them already, stays as it is (it is not rewritten), and the cursor moves on.
+    let own: Vec<Change> = ours.iter().map(|op| op.change.clone()).collect();
+    store
+        .apply_pull(&own, "cursor-2", &server_clock(T as u64 + 8_000), T)
+        .await
+        .expect("pull of our own ops");
+    let (record, _) = store.register(register(1)).await.expect("register");
+    assert_eq!((record.server, record.local), (expected.clone(), expected));
+    assert_eq!(
+        store.sync_record().await.expect("sync").cursor.as_deref(),
+        Some("cursor-2")
+    );
     db.finish().await;
 }
 
