@@ -16,25 +16,26 @@ use std::collections::BTreeMap;
 /// Ops per dedupe query: well under SQLite's and PostgreSQL's bind-parameter limits.
 const LOOKUP_CHUNK: usize = 500;
 
-/// Inserts rows in multi-row statements of fixed sizes (32, 16, 8, 4, 2, 1 rows). Diesel
-/// caches a prepared statement per fixed size but re-parses a statement of any other size, and
-/// parsing a many-row INSERT costs more than running it: with fixed sizes, a push's rows go in
-/// with a few cached statements.
-macro_rules! insert_rows {
-    ($conn:expr, $table:expr, $rows:expr) => {{
+/// Runs a multi-row statement over `rows` in chunks of fixed sizes (128, 64, 32, 16, 8, 4, 2,
+/// 1 rows), `$chunk` naming each chunk in `$statement`. Diesel caches a prepared statement per
+/// fixed size but re-parses a statement of any other size, and parsing a many-row INSERT costs
+/// more than running it: with fixed sizes, a group's rows go in with a few cached statements,
+/// each one round trip to PostgreSQL.
+macro_rules! in_fixed_chunks {
+    ($conn:expr, $rows:expr, |$chunk:ident| $statement:expr) => {{
         let mut rest: &[_] = $rows;
         while !rest.is_empty() {
-            let taken = insert_rows!(@sizes $conn, $table, rest, 32, 16, 8, 4, 2, 1);
+            let taken = in_fixed_chunks!(@sizes $conn, rest, $chunk, $statement, 128, 64, 32, 16, 8, 4, 2, 1);
             rest = &rest[taken..];
         }
         diesel::QueryResult::Ok(())
     }};
-    (@sizes $conn:expr, $table:expr, $rest:expr, $($size:literal),*) => {{
+    (@sizes $conn:expr, $rest:expr, $chunk:ident, $statement:expr, $($size:literal),*) => {{
         let mut taken = 0;
         $(
             if taken == 0 && $rest.len() >= $size {
-                let rows: &[_; $size] = $rest[..$size].try_into().expect("a slice of the checked length");
-                $crate::on_backend!($conn, |inner| diesel::insert_into($table).values(rows).execute(inner))?;
+                let $chunk: &[_; $size] = $rest[..$size].try_into().expect("a slice of the checked length");
+                $crate::on_backend!($conn, |inner| $statement.execute(inner))?;
                 taken = $size;
             }
         )*
@@ -43,7 +44,7 @@ macro_rules! insert_rows {
 }
 
 /// One student's mark as stored: each field with the HLC that set it.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = marks, primary_key(class_id, date, period, student_id))]
 #[diesel(treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct MarkRow {
@@ -63,6 +64,7 @@ pub struct MarkRow {
 /// A register's "attendance taken" as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = register_submissions, primary_key(class_id, date, period))]
+#[diesel(treat_none_as_default_value = false)]
 pub struct SubmissionRow {
     pub school_id: SchoolId,
     pub class_id: ClassId,
@@ -102,36 +104,77 @@ fn lww<T>(value: Option<T>, hlc: Option<Hlc>) -> Option<Lww<T>> {
     value.zip(hlc).map(|(value, hlc)| Lww { value, hlc })
 }
 
-/// A register's stored state, and which rows already exist (so saving knows insert from update).
+/// A register's stored state.
 #[derive(Debug, Default)]
 pub struct StoredRegister {
     pub state: RegisterState,
-    pub existing_marks: std::collections::BTreeSet<StudentId>,
     /// The submission is read only when an op sets it (most pushes carry marks only).
     pub submission_loaded: bool,
-    pub submission_exists: bool,
 }
 
-/// Loads one register's marks; the submission follows with [`load_submission`] when needed.
-pub fn load_register(conn: &mut DbConnection, key: &RegisterKey) -> QueryResult<StoredRegister> {
-    let date = SchoolDate(key.date);
-    let period = i32::from(key.period);
-    // On the concrete connection: diesel caches these statements there, not through the
-    // multi-backend wrapper, and the writer runs them for every register it touches.
-    let rows: Vec<MarkRow> = crate::on_backend!(conn, |inner| marks::table
-        .filter(marks::class_id.eq(key.class_id))
-        .filter(marks::date.eq(date))
-        .filter(marks::period.eq(period))
-        .select(MarkRow::as_select())
-        .load(inner))?;
-    let mut stored = StoredRegister::default();
+/// Loads the marks of every register in `keys` (empty for one with none yet); each
+/// submission follows with [`load_submission`] when needed.
+///
+/// PostgreSQL: one query for them all, as every statement is a round trip to the database
+/// server and a group touches dozens of registers. SQLite runs in this process: one cached
+/// query per register costs less there than building the join.
+pub fn load_registers(
+    conn: &mut DbConnection,
+    keys: &std::collections::BTreeSet<RegisterKey>,
+) -> QueryResult<BTreeMap<RegisterKey, StoredRegister>> {
+    let rows: Vec<MarkRow> = match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Pg(pg) => {
+            use diesel::sql_types::{Array, Integer, Text};
+            use rollcall_shared::column::TextColumn;
+            // As the columns store them (`rollcall_shared::column`).
+            let classes: Vec<String> = keys.iter().map(|key| key.class_id.to_text().into_owned()).collect();
+            let dates: Vec<String> = keys
+                .iter()
+                .map(|key| SchoolDate(key.date).to_text().into_owned())
+                .collect();
+            let periods: Vec<i32> = keys.iter().map(|key| i32::from(key.period)).collect();
+            diesel::sql_query(
+                "SELECT marks.* FROM marks \
+                 JOIN unnest($1::text[], $2::text[], $3::int[]) AS wanted (class_id, date, period) \
+                 USING (class_id, date, period)",
+            )
+            .bind::<Array<Text>, _>(classes)
+            .bind::<Array<Text>, _>(dates)
+            .bind::<Array<Integer>, _>(periods)
+            .load(pg)?
+        }
+        _ => {
+            let mut rows = Vec::new();
+            for key in keys {
+                let (date, period) = (SchoolDate(key.date), i32::from(key.period));
+                // On the concrete connection: diesel caches the statement there, not through
+                // the multi-backend wrapper.
+                rows.extend(crate::on_backend!(conn, |inner| marks::table
+                    .filter(marks::class_id.eq(key.class_id))
+                    .filter(marks::date.eq(date))
+                    .filter(marks::period.eq(period))
+                    .select(MarkRow::as_select())
+                    .load(inner))?);
+            }
+            rows
+        }
+    };
+    let mut loaded: BTreeMap<RegisterKey, StoredRegister> =
+        keys.iter().map(|key| (*key, StoredRegister::default())).collect();
     for row in rows {
+        let bad = |what: String| diesel::result::Error::DeserializationError(what.into());
+        let key = RegisterKey {
+            class_id: row.class_id,
+            date: row.date.0,
+            period: u8::try_from(row.period).map_err(|_| bad(format!("bad period {} in the database", row.period)))?,
+        };
         let minutes_late = match (row.minutes_late, row.minutes_late_hlc.is_some()) {
-            (Some(minutes), true) => Some(Some(u16::try_from(minutes).map_err(|_| {
-                diesel::result::Error::DeserializationError(
-                    format!("bad minutes late {minutes} in the database").into(),
-                )
-            })?)),
+            (Some(minutes), true) => {
+                Some(Some(u16::try_from(minutes).map_err(|_| {
+                    bad(format!("bad minutes late {minutes} in the database"))
+                })?))
+            }
             (None, true) => Some(None),
             (_, false) => None,
         };
@@ -140,10 +183,9 @@ pub fn load_register(conn: &mut DbConnection, key: &RegisterKey) -> QueryResult<
             minutes_late: lww(minutes_late, row.minutes_late_hlc),
             note: lww(row.note, row.note_hlc),
         };
-        stored.existing_marks.insert(row.student_id);
-        stored.state.marks.insert(row.student_id, mark);
+        loaded.entry(key).or_default().state.marks.insert(row.student_id, mark);
     }
-    Ok(stored)
+    Ok(loaded)
 }
 
 /// Loads a register's submission into `stored`, once.
@@ -161,7 +203,6 @@ pub fn load_submission(conn: &mut DbConnection, key: &RegisterKey, stored: &mut 
         .first(inner)
         .optional())?;
     if let Some((submitted, hlc)) = submission {
-        stored.submission_exists = true;
         stored.state.submitted = Some(Lww {
             value: submitted != 0,
             hlc,
@@ -187,55 +228,77 @@ fn mark_row(school_id: SchoolId, key: &RegisterKey, student_id: StudentId, mark:
     }
 }
 
-/// Writes the marks (and submission) of a register that a merge changed.
-pub fn save_register(
-    conn: &mut DbConnection,
-    school_id: SchoolId,
-    key: &RegisterKey,
-    stored: &StoredRegister,
-    changed_students: &std::collections::BTreeSet<StudentId>,
-    submission_changed: bool,
-) -> QueryResult<()> {
-    let mut new_rows = Vec::new();
-    for student_id in changed_students {
-        let Some(mark) = stored.state.marks.get(student_id) else {
-            continue;
-        };
-        let row = mark_row(school_id, key, *student_id, mark);
-        if stored.existing_marks.contains(student_id) {
-            diesel::update(marks::table.find((row.class_id, row.date, row.period, row.student_id)))
-                .set(&row)
-                .execute(conn)?;
-        } else {
-            new_rows.push(row);
+/// The rows a group's merges changed, written together at the end of the group.
+#[derive(Debug, Default)]
+pub struct ChangedRows {
+    marks: Vec<MarkRow>,
+    submissions: Vec<SubmissionRow>,
+}
+
+impl ChangedRows {
+    /// Adds what a merge changed in one register: the marks of `changed_students`, and the
+    /// submission when `submission_changed`.
+    pub fn add(
+        &mut self,
+        school_id: SchoolId,
+        key: &RegisterKey,
+        stored: &StoredRegister,
+        changed_students: &std::collections::BTreeSet<StudentId>,
+        submission_changed: bool,
+    ) {
+        for student_id in changed_students {
+            if let Some(mark) = stored.state.marks.get(student_id) {
+                self.marks.push(mark_row(school_id, key, *student_id, mark));
+            }
+        }
+        if submission_changed && let Some(submitted) = &stored.state.submitted {
+            self.submissions.push(SubmissionRow {
+                school_id,
+                class_id: key.class_id,
+                date: SchoolDate(key.date),
+                period: i32::from(key.period),
+                submitted: i32::from(submitted.value),
+                submitted_hlc: submitted.hlc,
+            });
         }
     }
-    insert_rows!(conn, marks::table, &new_rows)?;
-    if submission_changed && let Some(submitted) = &stored.state.submitted {
-        let row = SubmissionRow {
-            school_id,
-            class_id: key.class_id,
-            date: SchoolDate(key.date),
-            period: i32::from(key.period),
-            submitted: i32::from(submitted.value),
-            submitted_hlc: submitted.hlc,
-        };
-        if stored.submission_exists {
-            diesel::update(register_submissions::table.find((row.class_id, row.date, row.period)))
-                .set(&row)
-                .execute(conn)?;
-        } else {
-            diesel::insert_into(register_submissions::table)
-                .values(&row)
-                .execute(conn)?;
-        }
-    }
-    Ok(())
+}
+
+/// Writes the changed rows: each row as merged, inserted or replacing the stored one, in a few
+/// multi-row statements for the whole group (a row per student would be a round trip each).
+pub fn save_changes(conn: &mut DbConnection, changed: &ChangedRows) -> QueryResult<()> {
+    use diesel::upsert::excluded;
+    in_fixed_chunks!(conn, &changed.marks, |chunk| diesel::insert_into(marks::table)
+        .values(chunk)
+        .on_conflict((marks::class_id, marks::date, marks::period, marks::student_id))
+        .do_update()
+        .set((
+            marks::status.eq(excluded(marks::status)),
+            marks::status_hlc.eq(excluded(marks::status_hlc)),
+            marks::minutes_late.eq(excluded(marks::minutes_late)),
+            marks::minutes_late_hlc.eq(excluded(marks::minutes_late_hlc)),
+            marks::note.eq(excluded(marks::note)),
+            marks::note_hlc.eq(excluded(marks::note_hlc)),
+        )))?;
+    in_fixed_chunks!(conn, &changed.submissions, |chunk| diesel::insert_into(
+        register_submissions::table
+    )
+    .values(chunk)
+    .on_conflict((
+        register_submissions::class_id,
+        register_submissions::date,
+        register_submissions::period
+    ))
+    .do_update()
+    .set((
+        register_submissions::submitted.eq(excluded(register_submissions::submitted)),
+        register_submissions::submitted_hlc.eq(excluded(register_submissions::submitted_hlc)),
+    )))
 }
 
 /// Appends ops to the log.
 pub fn append_op_log(conn: &mut DbConnection, rows: &[OpLogRow]) -> QueryResult<()> {
-    insert_rows!(conn, op_log::table, rows)
+    in_fixed_chunks!(conn, rows, |chunk| diesel::insert_into(op_log::table).values(chunk))
 }
 
 /// An op's identity in the log: the HLC text it was sent with, and its op id.

@@ -122,7 +122,7 @@ impl PushWriter {
         // Read the rules before serving, so that rows they cannot read show in /healthz from
         // the first request. Not fatal: the first group commit connects and reads them again.
         let mut snapshot = AuthzSnapshot::default();
-        let conn = match context.db.connect() {
+        let conn = match context.db.connect_writer() {
             Ok(mut connection) => {
                 if let Err(e) = snapshot.refresh(&mut connection, &context.unreadable) {
                     tracing::warn!(error = %e, "cannot read who may write what yet; will retry at the first push");
@@ -184,7 +184,7 @@ fn run(
         }
         let connection = match &mut conn {
             Some(connection) => connection,
-            None => match context.db.connect() {
+            None => match context.db.connect_writer() {
                 Ok(connection) => conn.insert(connection),
                 Err(e) => {
                     tracing::error!(error = %e, "the push writer cannot reach the database");
@@ -328,6 +328,12 @@ fn apply_pushes(
         .collect();
     let all_keys: Vec<marks::OpKey> = op_keys.iter().flatten().cloned().collect();
     let mut seen = marks::first_receipts(conn, &all_keys)?;
+    let wanted: BTreeSet<RegisterKey> = jobs
+        .iter()
+        .flat_map(|job| &job.ops)
+        .filter_map(|op| Some(op.checked.as_ref().ok()?.change.register))
+        .collect();
+    let mut stored_registers = marks::load_registers(conn, &wanted)?;
     let mut registers: BTreeMap<RegisterKey, Touched> = BTreeMap::new();
     let mut log = Vec::with_capacity(all_keys.len());
     let mut outcomes = Vec::with_capacity(jobs.len());
@@ -389,7 +395,7 @@ fn apply_pushes(
                                 Some(touched) => touched,
                                 None => registers.entry(key).or_insert(Touched {
                                     school_id: job.user.school_id,
-                                    stored: marks::load_register(conn, &key)?,
+                                    stored: stored_registers.remove(&key).unwrap_or_default(),
                                     students: BTreeSet::new(),
                                     submission: false,
                                 }),
@@ -453,18 +459,17 @@ fn apply_pushes(
     // transaction, which is safe only because writers hold the advisory lock until commit (see
     // db::write_transaction); the late-commit pull test would catch a change that broke that.
     marks::append_op_log(conn, &log)?;
+    let mut changed = marks::ChangedRows::default();
     for (key, touched) in &registers {
-        if !touched.students.is_empty() || touched.submission {
-            marks::save_register(
-                conn,
-                touched.school_id,
-                key,
-                &touched.stored,
-                &touched.students,
-                touched.submission,
-            )?;
-        }
+        changed.add(
+            touched.school_id,
+            key,
+            &touched.stored,
+            &touched.students,
+            touched.submission,
+        );
     }
+    marks::save_changes(conn, &changed)?;
     Ok(outcomes)
 }
 
