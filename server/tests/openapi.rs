@@ -179,7 +179,8 @@ fn every_wire_type_with_every_key_matches_its_schema() {
             json!({
                 "status": "degraded",
                 "unreadable_rows": [UnreadableRow::new("locks", id.to_string(), "bad date")],
-                "schema_version": "20261203000001",
+                "schema_version": "20261204000001",
+                "other_servers": "listening",
             }),
         ),
     ];

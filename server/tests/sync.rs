@@ -9,7 +9,7 @@ use common::{Device, TestServer, pulled_state, school_day};
 use reqwest::StatusCode;
 use rollcall_shared::OpId;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 backend_tests!(
     the_same_batch_three_times_changes_nothing_after_the_first,
