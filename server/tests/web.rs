@@ -13,6 +13,15 @@ use std::time::Duration;
 backend_tests!(health_answers_when_the_database_does);
 
 async fn health_answers_when_the_database_does(server: &TestServer) {
+    use rollcall_server::sync::relay::RelayStatus;
+    // On PostgreSQL the server also hears the other servers on its database, once it listens.
+    let other_servers = match server.backend {
+        common::Backend::Sqlite => "not_used",
+        common::Backend::Postgres => {
+            server.relay.wait_for(RelayStatus::Listening).await;
+            "listening"
+        }
+    };
     let reply = server.call("GET", "/healthz", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
@@ -21,6 +30,7 @@ async fn health_answers_when_the_database_does(server: &TestServer) {
             "status": "ok",
             "unreadable_rows": [],
             "schema_version": rollcall_server::db::migrations::latest_known_version(),
+            "other_servers": other_servers,
         })
     );
 }
